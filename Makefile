@@ -1,0 +1,48 @@
+# epcli set-up: `make demo` runs the main job on example_data/, `make test` runs the tests.
+# Both create .venv when missing, install the package (torch pinned to a CPU build that
+# installs quickly; override with `make TORCH_SPEC=torch ...`), and make sure bedtools exists.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+DEMO_OUT ?= demo_out
+
+.PHONY: setup demo test lint bench clean bedtools
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev]"
+	@touch $@
+
+bedtools:
+	@command -v bedtools >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing bedtools with apt-get" >&2; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bedtools >/dev/null; \
+	  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null && command -v apt-get >/dev/null 2>&1; then \
+	    sudo apt-get update -qq >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bedtools >/dev/null; \
+	  elif command -v conda >/dev/null 2>&1; then \
+	    conda install -y -q -c bioconda bedtools; \
+	  else \
+	    echo "error: bedtools is not installed and cannot be installed automatically." >&2; \
+	    echo "Install it with 'apt-get install bedtools', 'brew install bedtools' or 'conda install -c bioconda bedtools', then run make again." >&2; \
+	    exit 1; \
+	  fi; }
+	@command -v bedtools >/dev/null 2>&1 || { echo "error: bedtools still not found on PATH" >&2; exit 1; }
+
+setup: $(VENV)/.installed bedtools
+
+demo: setup
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash example_data/demo.sh $(DEMO_OUT)
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+clean:
+	rm -rf $(DEMO_OUT) build dist src/*.egg-info .pytest_cache
