@@ -66,7 +66,9 @@ def check_output_path(path: str | os.PathLike, force: bool) -> None:
     p = Path(path)
     if p.exists() and not force:
         raise UsageError(
-            "output already exists", path=p, hint="use --force to replace it, or choose another path"
+            "output already exists",
+            path=p,
+            hint="use --force to replace it, or choose another path",
         )
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():

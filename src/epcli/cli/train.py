@@ -10,7 +10,9 @@ from epcli.cli._common import not_built
 def register(app: typer.Typer) -> None:
     """Add the command to the app."""
 
-    @app.command("train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    @app.command(
+        "train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
+    )
     def train(ctx: typer.Context) -> None:
         """Not built yet."""
         not_built("train")

@@ -1,0 +1,332 @@
+"""Streaming BEDPE reader and writer.
+
+BEDPE here is bedtools' column order, 0-based half-open:
+``chrom1 start1 end1 chrom2 start2 end2 [name score strand1 strand2] [extra...]``.
+Anchor 1 is the enhancer, anchor 2 the promoter. Extra columns are named by an optional
+header line starting with ``#`` whose first field is ``chrom1``; the known extras are
+``cell`` (cell line) and ``label`` (0/1; ``.``/``NA`` mean unknown). Without a header a file
+has 6 or 10 columns. Blank lines, ``track``/``browser`` lines and other ``#`` lines are
+skipped; CRLF line ends and gzip are handled by :func:`epcli.io.open_text_input`.
+
+Every problem is reported with the file and line (:class:`epcli.errors.EpcliError`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO
+
+import numpy as np
+import pandas as pd
+
+from epcli import schema
+from epcli.errors import EpcliError
+from epcli.io import display_name, open_text_input
+
+#: Values of the ``label`` column read as "unknown" (-1).
+UNKNOWN_LABELS = frozenset({".", "NA", "na", "NaN", "nan", "", "-1"})
+#: Name of the source-line column added to every chunk.
+LINE_COL = "_line"
+
+
+@dataclass
+class BedpeLayout:
+    """The columns of one BEDPE input.
+
+    Attributes
+    ----------
+    columns : list of str
+        Names of the input's columns, in input order.
+    has_header : bool
+        Whether a ``#chrom1 ...`` header line named them.
+    """
+
+    columns: list[str]
+    has_header: bool = False
+    extras: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.extras = [c for c in self.columns if c not in schema.BEDPE_STANDARD]
+
+    @property
+    def output_columns(self) -> list[str]:
+        """The ten standard columns, then the extra columns in input order."""
+        return list(schema.BEDPE_STANDARD) + self.extras
+
+
+def _parse_header(fields: list[str], where: str, line_no: int) -> list[str]:
+    names = [f.strip() for f in fields]
+    names[0] = names[0].lstrip("#").strip()
+    names = [n for n in names if n != ""] if names[-1] == "" else names
+    if [n.lower() for n in names[:6]] != list(schema.BEDPE_COORDS):
+        raise EpcliError(
+            "header must start with chrom1 start1 end1 chrom2 start2 end2",
+            path=where,
+            line=line_no,
+            hint="fix the header or remove it (then 6 or 10 columns are expected)",
+        )
+    names[:6] = list(schema.BEDPE_COORDS)
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise EpcliError(f"header names a column twice: {', '.join(dup)}", path=where, line=line_no)
+    return names
+
+
+def _split(line: str) -> list[str]:
+    parts = line.split("\t")
+    if len(parts) == 1 and " " in line.strip():
+        parts = line.split()
+    return parts
+
+
+class _ChunkBuilder:
+    """Accumulates validated rows column-wise and turns them into DataFrames."""
+
+    def __init__(self, layout: BedpeLayout, cell: str | None) -> None:
+        self.layout = layout
+        self.cell = cell
+        self.reset()
+
+    def reset(self) -> None:
+        self.cols: list[list] = [[] for _ in self.layout.columns]
+        self.lines: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def frame(self) -> pd.DataFrame:
+        data: dict[str, object] = {}
+        for name, values in zip(self.layout.columns, self.cols, strict=True):
+            if name in schema.BEDPE_INT_COLS:
+                data[name] = np.asarray(values, dtype=np.int64)
+            elif name == schema.COL_LABEL:
+                data[name] = np.asarray(values, dtype=np.int8)
+            else:
+                data[name] = values
+        n = len(self.lines)
+        for name in schema.BEDPE_OPTIONAL:
+            if name not in data:
+                data[name] = [schema.MISSING] * n
+        if self.cell is not None:
+            data[schema.COL_CELL] = [self.cell] * n
+        elif schema.COL_CELL not in data:
+            data[schema.COL_CELL] = [schema.MISSING] * n
+        if schema.COL_LABEL not in data:
+            data[schema.COL_LABEL] = np.full(n, -1, dtype=np.int8)
+        data[LINE_COL] = np.asarray(self.lines, dtype=np.int64)
+        order = list(schema.BEDPE_STANDARD) + [
+            c for c in data if c not in schema.BEDPE_STANDARD and c != LINE_COL
+        ]
+        return pd.DataFrame({c: data[c] for c in order + [LINE_COL]})
+
+
+def _validate_row(parts: list[str], layout: BedpeLayout, where: str, line_no: int) -> list:
+    cols = layout.columns
+    if len(parts) != len(cols):
+        if layout.has_header:
+            expect = f"{len(cols)} columns as the header names"
+            hint = "every line needs one field per header column, tab-separated"
+        else:
+            expect = "6 or 10 columns"
+            hint = "add a '#chrom1 start1 end1 chrom2 start2 end2 ...' header to name extra columns"
+        raise EpcliError(
+            f"found {len(parts)} columns, expected {expect}", path=where, line=line_no, hint=hint
+        )
+    row: list = list(parts)
+    for i in (1, 2, 4, 5):
+        text = parts[i].strip()
+        try:
+            value = int(text)
+        except ValueError:
+            raise EpcliError(
+                f"{cols[i]} is not an integer: {text!r}",
+                path=where,
+                line=line_no,
+                hint="coordinates are whole numbers, 0-based",
+            ) from None
+        if value < 0:
+            raise EpcliError(
+                f"{cols[i]} is negative: {value}",
+                path=where,
+                line=line_no,
+                hint="coordinates are 0-based and >= 0",
+            )
+        row[i] = value
+    for s, e, anchor in ((1, 2, "enhancer (anchor 1)"), (4, 5, "promoter (anchor 2)")):
+        if row[s] >= row[e]:
+            raise EpcliError(
+                f"{anchor} start {row[s]} is not below end {row[e]}",
+                path=where,
+                line=line_no,
+                hint="BEDPE intervals are half-open: start < end",
+            )
+    row[0] = row[0].strip()
+    row[3] = row[3].strip()
+    if row[0] != row[3]:
+        raise EpcliError(
+            f"inter-chromosomal pair ({row[0]} vs {row[3]}): enhancer-promoter interactions "
+            "are cis, both anchors must be on one chromosome",
+            path=where,
+            line=line_no,
+            hint="drop trans pairs first, e.g. awk '$1==$4'",
+        )
+    if layout.label_index is not None:
+        text = parts[layout.label_index].strip()
+        if text in ("0", "1"):
+            row[layout.label_index] = int(text)
+        elif text in UNKNOWN_LABELS:
+            row[layout.label_index] = -1
+        else:
+            raise EpcliError(
+                f"label must be 0 or 1, found {text!r}",
+                path=where,
+                line=line_no,
+                hint="use 1 for interacting, 0 for not, '.' for unknown",
+            )
+    return row
+
+
+def iter_bedpe_chunks(
+    path: str | os.PathLike,
+    *,
+    cell: str | None = None,
+    chunk_size: int = 100_000,
+) -> Iterator[pd.DataFrame]:
+    """Read a BEDPE file in chunks of validated rows.
+
+    Parameters
+    ----------
+    path : str or path-like
+        File, gzipped file, or ``-`` for stdin.
+    cell : str, optional
+        Cell line for every pair (overrides a ``cell`` column).
+    chunk_size : int
+        Rows per chunk; memory is bounded by it.
+
+    Yields
+    ------
+    pandas.DataFrame
+        ``chunk_size`` rows at most, with the ten standard columns (``.`` where the input
+        had none), ``cell`` (``.`` if unknown), ``label`` (int8, -1 unknown), every other
+        input column in input order, and ``_line`` (1-based source line). The frame's
+        ``attrs["layout"]`` is the :class:`BedpeLayout` of the input.
+
+    Raises
+    ------
+    EpcliError
+        On the first bad line (file and line in the message), or when the file holds no pairs.
+    """
+    where = display_name(path)
+    layout: BedpeLayout | None = None
+    builder: _ChunkBuilder | None = None
+    n_rows = 0
+    with open_text_input(path) as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            line = raw.rstrip("\r\n")
+            stripped = line.strip()
+            if not stripped:
+                continue
+            if stripped.startswith("#"):
+                if layout is None:
+                    fields = _split(stripped)
+                    if fields and fields[0].lstrip("#").strip().lower() == "chrom1":
+                        layout = _make_layout(_parse_header(fields, where, line_no), True)
+                continue
+            if stripped.startswith(("track", "browser")):
+                continue
+            parts = _split(line)
+            if layout is None:
+                if len(parts) == 6:
+                    layout = _make_layout(list(schema.BEDPE_COORDS), False)
+                elif len(parts) == 10:
+                    layout = _make_layout(list(schema.BEDPE_STANDARD), False)
+                else:
+                    _validate_row(
+                        parts, _make_layout(list(schema.BEDPE_COORDS), False), where, line_no
+                    )
+            if builder is None:
+                builder = _ChunkBuilder(layout, cell)
+            row = _validate_row(parts, layout, where, line_no)
+            for col, value in zip(builder.cols, row, strict=True):
+                col.append(value)
+            builder.lines.append(line_no)
+            if len(builder) >= chunk_size:
+                n_rows += len(builder)
+                yield _finish(builder, layout)
+                builder.reset()
+    if builder is not None and len(builder):
+        n_rows += len(builder)
+        yield _finish(builder, layout)
+    if n_rows == 0:
+        raise EpcliError(
+            "no pairs found (the input is empty or holds only comments)",
+            path=where,
+            hint="give a BEDPE with one enhancer-promoter pair per line",
+        )
+
+
+def _make_layout(columns: list[str], has_header: bool) -> BedpeLayout:
+    layout = BedpeLayout(columns, has_header)
+    layout.label_index = (  # type: ignore[attr-defined]
+        columns.index(schema.COL_LABEL) if schema.COL_LABEL in columns else None
+    )
+    return layout
+
+
+def _finish(builder: _ChunkBuilder, layout: BedpeLayout) -> pd.DataFrame:
+    df = builder.frame()
+    df.attrs["layout"] = layout
+    return df
+
+
+def read_bedpe(path: str | os.PathLike, *, cell: str | None = None) -> pd.DataFrame:
+    """Read a whole BEDPE file into one frame (see :func:`iter_bedpe_chunks`)."""
+    chunks = list(iter_bedpe_chunks(path, cell=cell))
+    layout = chunks[0].attrs["layout"]
+    df = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+    df.attrs["layout"] = layout
+    return df
+
+
+def midpoints(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Enhancer and promoter midpoints, ``(start + end) // 2``, each shape (n,)."""
+    e = (df["start1"].to_numpy(np.int64) + df["end1"].to_numpy(np.int64)) // 2
+    p = (df["start2"].to_numpy(np.int64) + df["end2"].to_numpy(np.int64)) // 2
+    return e, p
+
+
+def pair_distance(df: pd.DataFrame) -> np.ndarray:
+    """Distance between anchor midpoints in bp, shape (n,), int64."""
+    e, p = midpoints(df)
+    return np.abs(p - e)
+
+
+def format_header(columns: Sequence[str]) -> str:
+    """The ``#``-header line for ``columns`` (with newline)."""
+    return "#" + "\t".join(columns) + "\n"
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float | np.floating):
+        if np.isnan(value):
+            return "NA"
+        return f"{value:.6g}"
+    return str(value)
+
+
+def write_bedpe_rows(
+    fh: IO[str], df: pd.DataFrame, columns: Sequence[str], *, header: bool
+) -> None:
+    """Write ``df[columns]`` tab-separated, with a ``#`` header line when ``header``."""
+    if header:
+        fh.write(format_header(columns))
+    cols: list[Iterable] = []
+    for c in columns:
+        s = df[c]
+        if s.dtype.kind == "f":
+            cols.append([_fmt(v) for v in s.to_numpy()])
+        else:
+            cols.append(s.astype(str).tolist())
+    fh.writelines("\t".join(r) + "\n" for r in zip(*cols, strict=True))

@@ -1,0 +1,69 @@
+"""Every table's columns in one place: BEDPE in/out, the evaluation table, HDF5 names."""
+
+from __future__ import annotations
+
+# ---------------------------------------------------------------------------- BEDPE
+#: The six coordinate columns of BEDPE (bedtools order, 0-based half-open).
+BEDPE_COORDS: tuple[str, ...] = ("chrom1", "start1", "end1", "chrom2", "start2", "end2")
+#: The four optional standard columns that follow them.
+BEDPE_OPTIONAL: tuple[str, ...] = ("name", "score", "strand1", "strand2")
+#: All ten standard BEDPE columns.
+BEDPE_STANDARD: tuple[str, ...] = BEDPE_COORDS + BEDPE_OPTIONAL
+#: Integer coordinate columns.
+BEDPE_INT_COLS: tuple[str, ...] = ("start1", "end1", "start2", "end2")
+#: Extra columns with a meaning to epcli.
+COL_CELL = "cell"
+COL_LABEL = "label"
+#: Column counts accepted without a header line.
+BEDPE_HEADERLESS_NCOLS: tuple[int, ...] = (6, 10)
+#: Placeholder for missing values in text columns (BEDPE convention).
+MISSING = "."
+
+#: Columns that ``epcli predict`` appends after the input's columns.
+PREDICT_EXTRA: tuple[str, ...] = ("logit", "u_i", "r_e")
+#: Appended when the prototype carries a decision threshold.
+COL_CALL = "call"
+
+# ------------------------------------------------------------------- evaluation table
+#: Exact column order of ``epcli evaluate``'s table.
+EVAL_COLUMNS: tuple[str, ...] = (
+    "cell",
+    "n",
+    "n_pos",
+    "prevalence",
+    "aupr",
+    "aupr_lo",
+    "aupr_hi",
+    "auroc",
+    "best_f1_threshold",
+    "precision",
+    "recall",
+    "f1",
+    "threshold_at_recall",
+    "precision_at_recall",
+    "distance_aupr",
+)
+#: Name of the all-cells row.
+EVAL_ALL = "ALL"
+
+# ------------------------------------------------------------------------------ HDF5
+H5_FORMAT = "epcli-pairs"
+H5_FORMAT_VERSION = 1
+H5_ENH = "enhancers"  # group: seq (n, Le) uint8, chrom, start, end (window), anchor_start/end
+H5_PRO = "promoters"  # group: same for promoters
+H5_PAIRS = "pairs"  # group: per-pair arrays
+#: Per-pair numeric datasets in the ``pairs`` group.
+H5_PAIR_NUMERIC: dict[str, str] = {
+    "enh_idx": "int32",
+    "pro_idx": "int32",
+    "distance": "int64",
+    "cell_idx": "int16",
+    "label": "int8",
+    "start1": "int64",
+    "end1": "int64",
+    "start2": "int64",
+    "end2": "int64",
+    "line": "int64",
+}
+#: Per-pair string datasets in the ``pairs`` group (original coordinates and names).
+H5_PAIR_TEXT: tuple[str, ...] = ("chrom1", "chrom2", "name", "score", "strand1", "strand2")
