@@ -48,6 +48,6 @@ for _module in (prepare, train, adapt, predict, evaluate):
     _module.register(app)
 
 
-def main() -> None:
-    """Console-script entry point."""
-    run_guarded(app, sys.argv[1:])
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point (``argv`` defaults to ``sys.argv[1:]``)."""
+    run_guarded(app, sys.argv[1:] if argv is None else list(argv))

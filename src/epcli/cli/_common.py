@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import typer
@@ -52,3 +53,20 @@ def not_built(name: str) -> None:
 
 
 __all__ = ["EXIT_DATA", "EXIT_USAGE", "console", "fail", "log", "warn", "not_built"]
+
+
+@contextlib.contextmanager
+def progress_counter(label: str, unit: str = "pairs", total: int | None = None):
+    """A progress display on stderr; yields ``advance(n_done)``.
+
+    Silent when stderr is not a terminal (logs in shell pipelines stay clean).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if not console.is_terminal:
+        yield lambda n: None
+        return
+    columns = [TextColumn(f"{label}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit)]
+    with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as prog:
+        task = prog.add_task(label, total=total)
+        yield lambda n: prog.update(task, completed=n)

@@ -1,0 +1,236 @@
+"""Genome access: fixed-length windows centred on anchor midpoints, as uint8 base codes.
+
+Sequence comes from an indexed FASTA through pyfaidx (random access; the whole genome is
+never loaded). Soft-masked (lowercase) bases are uppercased, IUPAC codes other than ACGT
+become N, and windows running off a contig end are padded with N.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pyfaidx
+
+from epcli.arrays import CODE_N
+from epcli.errors import EpcliError
+
+#: Byte -> base code (A,C,G,T = 0..3, everything else N = 4); lowercase maps like uppercase.
+CODE_LUT = np.full(256, CODE_N, dtype=np.uint8)
+for _i, _b in enumerate(b"ACGT"):
+    CODE_LUT[_b] = _i
+    CODE_LUT[_b + 32] = _i
+
+#: Default window lengths (bp).
+DEFAULT_ENHANCER_WINDOW = 3000
+DEFAULT_PROMOTER_WINDOW = 2000
+
+
+def encode(seq: str | bytes) -> np.ndarray:
+    """Encode a DNA string as base codes.
+
+    Parameters
+    ----------
+    seq : str or bytes
+        Sequence of length L (any case, any IUPAC letters).
+
+    Returns
+    -------
+    np.ndarray, shape (L,), uint8
+        A,C,G,T -> 0..3; anything else -> 4 (N).
+    """
+    raw = seq.encode("ascii", "replace") if isinstance(seq, str) else seq
+    return CODE_LUT[np.frombuffer(raw, dtype=np.uint8)]
+
+
+def decode(codes: np.ndarray) -> str:
+    """Inverse of :func:`encode` (uppercase ACGTN)."""
+    return np.frombuffer(b"ACGTN", dtype=np.uint8)[np.asarray(codes)].tobytes().decode()
+
+
+def window_bounds(start: np.ndarray, end: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Window of ``length`` bp centred on each interval's midpoint ``(start + end) // 2``.
+
+    Returns
+    -------
+    (np.ndarray, np.ndarray), each shape (n,), int64
+        Window starts (may be negative) and ends (may exceed the contig).
+    """
+    mid = (np.asarray(start, dtype=np.int64) + np.asarray(end, dtype=np.int64)) // 2
+    ws = mid - length // 2
+    return ws, ws + length
+
+
+def _fai_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "epcli" / "fai"
+
+
+def _has_chr_prefix(names: Iterable[str]) -> bool:
+    names = list(names)
+    return sum(n.lower().startswith("chr") for n in names) * 2 >= len(names)
+
+
+def naming_style(names: Iterable[str]) -> str:
+    """Describe a chromosome naming convention, e.g. ``"'chr1' style"``."""
+    return (
+        "'chr1' style (with chr prefix)" if _has_chr_prefix(names) else "'1' style (no chr prefix)"
+    )
+
+
+class Genome:
+    """An indexed FASTA file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        FASTA file (plain or bgzip-compressed). A missing ``.fai`` index is built next to it,
+        or in the user cache folder when the FASTA's folder is read-only.
+
+    Raises
+    ------
+    EpcliError
+        If the file is missing, unreadable, not FASTA, or gzip but not bgzip.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._check_file()
+        self._fa = self._open()
+        self.lengths: dict[str, int] = {k: len(v) for k, v in self._fa.records.items()}
+        if not self.lengths:
+            raise EpcliError("genome FASTA holds no sequences", path=self.path)
+
+    # ------------------------------------------------------------------ opening
+    def _check_file(self) -> None:
+        p = self.path
+        if not p.exists():
+            raise EpcliError("genome FASTA not found", path=p, hint="check the --genome path")
+        if p.is_dir():
+            raise EpcliError("genome path is a directory, expected a FASTA file", path=p)
+        try:
+            with open(p, "rb") as fh:
+                head = fh.read(4096)
+        except OSError as exc:
+            raise EpcliError(f"cannot read genome FASTA: {exc.strerror}", path=p) from None
+        if head[:2] == b"\x1f\x8b":
+            is_bgzf = len(head) >= 14 and head[3] & 4 and head[12:14] == b"BC"
+            if not is_bgzf:
+                raise EpcliError(
+                    "genome FASTA is gzip-compressed but not with bgzip, so it cannot be indexed",
+                    path=p,
+                    hint="decompress it (gunzip) or recompress it with 'bgzip'",
+                )
+            try:
+                import Bio.bgzf  # noqa: F401  (pyfaidx reads bgzip through Biopython)
+            except ImportError:
+                raise EpcliError(
+                    "reading a bgzip-compressed FASTA needs Biopython",
+                    path=p,
+                    hint="pip install biopython, or decompress the FASTA",
+                ) from None
+            with gzip.open(p, "rb") as gz:
+                try:
+                    head = gz.read(4096)
+                except OSError:
+                    raise EpcliError("genome FASTA is a corrupt gzip file", path=p) from None
+        first = head.lstrip()[:1]
+        if first != b">":
+            raise EpcliError(
+                "genome file is not FASTA (it must start with a '>' header line)",
+                path=p,
+                hint="pass a FASTA file such as hg38.fa",
+            )
+
+    def _open(self) -> pyfaidx.Fasta:
+        p = self.path
+        fai = Path(str(p) + ".fai")
+        kwargs: dict = {"as_raw": True, "sequence_always_upper": False, "rebuild": False}
+        if not fai.exists() and not os.access(p.parent, os.W_OK):
+            cache = _fai_cache_dir()
+            cache.mkdir(parents=True, exist_ok=True)
+            st = p.stat()
+            key = hashlib.sha256(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+            kwargs["indexname"] = str(cache / f"{key.hexdigest()[:16]}_{p.name}.fai")
+            kwargs["rebuild"] = True
+        try:
+            return pyfaidx.Fasta(str(p), **kwargs)
+        except pyfaidx.UnsupportedCompressionFormat:
+            raise EpcliError(
+                "genome FASTA is gzip-compressed but not with bgzip, so it cannot be indexed",
+                path=p,
+                hint="decompress it (gunzip) or recompress with 'bgzip'",
+            ) from None
+        except (pyfaidx.FastaIndexingError, ValueError) as exc:
+            raise EpcliError(f"cannot index genome FASTA: {exc}", path=p) from None
+        except PermissionError as exc:
+            raise EpcliError(f"cannot read genome FASTA: {exc.strerror}", path=p) from None
+
+    # --------------------------------------------------------------- properties
+    @property
+    def name(self) -> str:
+        """File name of the FASTA (no folder)."""
+        return self.path.name
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash (16 hex) of the contig names and lengths, independent of file location."""
+        text = "".join(f"{k}\t{v}\n" for k, v in sorted(self.lengths.items()))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def missing_chrom_error(self, chrom: str, path: str | None, line: int | None) -> EpcliError:
+        """The error for a chromosome that the genome lacks, naming both conventions."""
+        names = list(self.lengths)
+        alt = chrom[3:] if chrom.lower().startswith("chr") else "chr" + chrom
+        if alt in self.lengths or _has_chr_prefix([chrom]) != _has_chr_prefix(names):
+            return EpcliError(
+                f"chromosome {chrom!r} is not in the genome: the pairs use "
+                f"{naming_style([chrom])} names but {self.name} uses {naming_style(names)} names",
+                path=path,
+                line=line,
+                hint="rename the pairs' chromosomes to match the genome, e.g. "
+                + (
+                    "sed 's/^chr//'"
+                    if _has_chr_prefix([chrom])
+                    else "awk '{$1=\"chr\"$1; $4=\"chr\"$4}1' OFS='\\t'"
+                ),
+            )
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        return EpcliError(
+            f"chromosome {chrom!r} is not in the genome {self.name} (it has {shown})",
+            path=path,
+            line=line,
+            hint="use the genome build the pairs were called on, or drop those pairs",
+        )
+
+    # ------------------------------------------------------------------ fetching
+    def window(self, chrom: str, wstart: int, wend: int) -> tuple[np.ndarray, int]:
+        """Codes of ``chrom[wstart:wend]``, N-padded where it runs off the contig.
+
+        Returns
+        -------
+        codes : np.ndarray, shape (wend - wstart,), uint8
+        n_padded : int
+            Number of padded positions.
+        """
+        length = self.lengths[chrom]
+        out = np.full(wend - wstart, CODE_N, dtype=np.uint8)
+        s, e = max(wstart, 0), min(wend, length)
+        if e > s:
+            seq = self._fa[chrom][s:e]
+            out[s - wstart : e - wstart] = encode(seq)
+        return out, (wend - wstart) - max(e - s, 0)
+
+    def close(self) -> None:
+        """Close the FASTA file."""
+        self._fa.close()
+
+    def __enter__(self) -> Genome:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,70 @@
+"""Shared test helpers: paths to test data and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TEST_DATA = REPO / "tests" / "data"
+EXAMPLE = REPO / "example_data"
+HG38_PIECE = EXAMPLE / "genome" / "hg38_chr20_0-3000000.fa"
+
+
+@dataclass
+class CliResult:
+    """Outcome of one CLI call."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``epcli ARGS`` in-process; returns a :class:`CliResult`."""
+    from epcli.cli import main
+
+    def run(*args: object) -> CliResult:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run
+
+
+def run_subprocess(*args: object, stdin: bytes | None = None, cwd: Path | None = None) -> CliResult:
+    """Run ``python -m epcli ARGS`` in a child process (for stdin/stdout pipelines)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "epcli", *[str(a) for a in args]],
+        input=stdin,
+        capture_output=True,
+        cwd=cwd,
+        timeout=600,
+    )
+    return CliResult(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
+@pytest.fixture
+def tiny_genome(tmp_path: Path) -> Path:
+    """A copy of the tiny two-contig genome (chrA 100 bp, chrB 60 bp) in a fresh folder."""
+    dst = tmp_path / "genome" / "tiny.fa"
+    dst.parent.mkdir()
+    shutil.copy(TEST_DATA / "tiny.fa", dst)
+    return dst
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` and return the path."""
+    path.write_text(text)
+    return path
