@@ -1,0 +1,245 @@
+"""Model configuration: one dataclass for every torch model, with a strict JSON round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from epcli.errors import EpcliError
+
+#: Torch model kinds :func:`build_model` knows.
+MODEL_KINDS = ("prism", "crossattn")
+
+
+@dataclass
+class ModelConfig:
+    """Hyper-parameters of a torch EPI model (:class:`PrismModel` or :class:`CrossAttnModel`).
+
+    Attributes
+    ----------
+    kind : str
+        ``"prism"`` (U_I - R_E over T) or ``"crossattn"`` (plain cross-attention baseline).
+    d_model : int
+        Channels of the encoder and width of the tokens.
+    stem_kernel : int
+        Kernel (bp) of the stem convolution on one-hot DNA; odd.
+    ms_kernels : tuple of int
+        Kernels of the parallel branches of each multi-scale block; odd.
+    ms_depthwise : bool
+        Multi-scale branches are depthwise (per-channel) convolutions followed by a shared
+        pointwise FFN (cheap, ConvNeXt style); ``False`` uses full convolutions.
+    pools : tuple of int
+        One stage per entry after the stem: max-pool by that factor, then a multi-scale
+        block. A window of L bp becomes ``ceil(L / prod(pools))`` tokens (ceil at every stage):
+        3,000 bp -> 47 and 2,000 bp -> 32 with the default (8, 4, 2).
+    n_heads : int
+        Attention heads; ``d_model / n_heads`` must be even when RoPE is used.
+    n_layers : int
+        Bidirectional cross-attention layers (1 or 2).
+    ffn_mult : int
+        Hidden width of feed-forward layers as a multiple of ``d_model``.
+    env_dim : int
+        Width of the environment features e(x) and of the prototypes (prism only).
+    dropout : float
+        Dropout in the encoder, attention and heads (0 <= p < 1).
+    use_distance : bool
+        Append the log distance to the pair vector z.
+    use_re : bool
+        Environment resistance R_E (prism only); when ``False`` R_E is identically 0.
+    use_rope : bool
+        Rotary position embeddings on queries and keys (prism only).
+    rope_base : float
+        RoPE frequency base (tokens are ~50 per window, so a small base is used).
+    env_detach : bool
+        Stop gradients of the R_E path at the pair vector z, so that R_E cannot reshape the
+        encoder behind U_I (prism only).
+    t_min, t_max : float
+        Bounds of the temperature T (``0 < t_min < t_max``).
+    re_bound : float
+        Bound of |R_E|.
+    """
+
+    kind: str = "prism"
+    d_model: int = 64
+    stem_kernel: int = 15
+    ms_kernels: tuple[int, ...] = (7, 15, 31)
+    ms_depthwise: bool = True
+    pools: tuple[int, ...] = (8, 4, 2)
+    n_heads: int = 4
+    n_layers: int = 1
+    ffn_mult: int = 2
+    env_dim: int = 16
+    dropout: float = 0.1
+    use_distance: bool = True
+    use_re: bool = True
+    use_rope: bool = True
+    rope_base: float = 100.0
+    env_detach: bool = False
+    t_min: float = 0.25
+    t_max: float = 4.0
+    re_bound: float = 3.0
+
+    def __post_init__(self) -> None:
+        self.ms_kernels = tuple(self.ms_kernels)
+        self.pools = tuple(self.pools)
+        self.validate()
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Check types and ranges of every field.
+
+        Raises
+        ------
+        EpcliError
+            Naming the field, the bad value and what is allowed.
+        """
+        for f in _public_fields():
+            _check_type(f.name, getattr(self, f.name), f.type)
+
+        def bad(name: str, allowed: str) -> EpcliError:
+            return EpcliError(
+                f"model config: {name}={getattr(self, name)!r} is not allowed",
+                hint=allowed,
+            )
+
+        if self.kind not in MODEL_KINDS:
+            raise bad("kind", "one of " + ", ".join(MODEL_KINDS))
+        if self.d_model < 4:
+            raise bad("d_model", "an integer >= 4")
+        for name in ("stem_kernel",):
+            k = getattr(self, name)
+            if k < 1 or k % 2 == 0:
+                raise bad(name, "an odd positive integer")
+        if not self.ms_kernels or any(k < 1 or k % 2 == 0 for k in self.ms_kernels):
+            raise bad("ms_kernels", "a non-empty list of odd positive integers")
+        if any(p < 1 for p in self.pools):
+            raise bad("pools", "a list of integers >= 1 (may be empty)")
+        if self.n_heads < 1 or self.d_model % self.n_heads:
+            raise bad("n_heads", f"a positive divisor of d_model={self.d_model}")
+        if self.use_rope and (self.d_model // self.n_heads) % 2:
+            raise bad("n_heads", "d_model / n_heads must be even when use_rope is true")
+        if self.n_layers not in (1, 2):
+            raise bad("n_layers", "1 or 2")
+        if self.ffn_mult < 1:
+            raise bad("ffn_mult", "an integer >= 1")
+        if self.env_dim < 1:
+            raise bad("env_dim", "an integer >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise bad("dropout", "a number in [0, 1)")
+        if not (math.isfinite(self.rope_base) and self.rope_base > 1.0):
+            raise bad("rope_base", "a finite number > 1")
+        if not (math.isfinite(self.t_min) and math.isfinite(self.t_max)):
+            raise bad("t_min", "finite temperature bounds")
+        if not 0.0 < self.t_min < self.t_max:
+            raise bad("t_max", f"0 < t_min < t_max (t_min={self.t_min})")
+        if not (math.isfinite(self.re_bound) and self.re_bound > 0):
+            raise bad("re_bound", "a finite number > 0")
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict of every field (tuples become lists)."""
+        out: dict[str, Any] = {}
+        for f in _public_fields():
+            v = getattr(self, f.name)
+            out[f.name] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """Build a config from a dict such as :meth:`to_dict` wrote; missing keys take defaults.
+
+        Raises
+        ------
+        EpcliError
+            On unknown keys (named, with the list of valid ones) or bad values.
+        """
+        if not isinstance(d, dict):
+            raise EpcliError(f"model config must be a JSON object, got {type(d).__name__}")
+        valid = [f.name for f in _public_fields()]
+        unknown = sorted(set(d) - set(valid))
+        if unknown:
+            raise EpcliError(
+                "model config: unknown key(s) " + ", ".join(repr(k) for k in unknown),
+                hint="valid keys: " + ", ".join(valid),
+            )
+        kw = dict(d)
+        for key in ("ms_kernels", "pools"):
+            if isinstance(kw.get(key), list):
+                kw[key] = tuple(kw[key])
+        return cls(**kw)
+
+    def components(self) -> dict[str, bool]:
+        """Which optional components this config enables (for the model card)."""
+        prism = self.kind == "prism"
+        return {
+            "distance": self.use_distance,
+            "r_e": prism and self.use_re,
+            "rope": prism and self.use_rope,
+            "multi_scale": True,
+            "cross_attention": True,
+        }
+
+    def n_tokens(self, length: int) -> int:
+        """Number of tokens the encoder makes from a window of ``length`` bp."""
+        t = int(length)
+        for p in self.pools:
+            t = -(-t // p)
+        return t
+
+
+def _public_fields() -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(ModelConfig) if not f.name.startswith("_")]
+
+
+def _check_type(name: str, value: Any, annotation: Any) -> None:
+    ann = str(annotation)
+    ok: bool
+    if ann == "bool":
+        ok = isinstance(value, bool)
+    elif ann == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif ann == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif ann == "str":
+        ok = isinstance(value, str)
+    elif ann.startswith("tuple"):
+        ok = isinstance(value, (tuple, list)) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        )
+    else:  # pragma: no cover - every field is covered above
+        ok = True
+    if not ok:
+        raise EpcliError(
+            f"model config: {name}={value!r} has the wrong type",
+            hint=f"expected {ann}",
+        )
+
+
+def build_model(cfg: ModelConfig, seed: int | None = None):
+    """Build the torch model a config describes.
+
+    Parameters
+    ----------
+    cfg : ModelConfig
+        ``cfg.kind`` picks :class:`~epcli.model.prism.PrismModel` or
+        :class:`~epcli.model.crossattn.CrossAttnModel`.
+    seed : int, optional
+        Seed of the weight initialisation; the global torch RNG is left untouched when given.
+
+    Returns
+    -------
+    torch.nn.Module
+    """
+    import torch
+
+    from epcli.model.crossattn import CrossAttnModel
+    from epcli.model.prism import PrismModel
+
+    cls = PrismModel if cfg.kind == "prism" else CrossAttnModel
+    if seed is None:
+        return cls(cfg)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return cls(cfg)
