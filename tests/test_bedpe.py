@@ -10,7 +10,7 @@ import pytest
 from epcli.bedpe import iter_bedpe_chunks, pair_distance, read_bedpe
 from epcli.errors import EpcliError
 
-SIX = "chr1\t100\t200\tchr1\t1000\t1200\n" "chr1\t300\t500\tchr1\t2000\t2100\n"
+SIX = "chr1\t100\t200\tchr1\t1000\t1200\nchr1\t300\t500\tchr1\t2000\t2100\n"
 
 
 def test_six_columns_get_standard_defaults(tmp_path):

@@ -8,13 +8,14 @@ import gzip
 import numpy as np
 import pybedtools
 import pytest
-from conftest import HG38_PIECE, run_subprocess
 
+from conftest import HG38_PIECE, run_subprocess
 from epcli.dataset import Dataset, load_pairdata, read_anchor_table
 from epcli.genome import decode, encode
-from epcli.prepare import prepare_hdf5
 
-HEADER = "#chrom1\tstart1\tend1\tchrom2\tstart2\tend2\tname\tscore\tstrand1\tstrand2\tcell\tlabel\tsrc\n"
+HEADER = (
+    "#chrom1\tstart1\tend1\tchrom2\tstart2\tend2\tname\tscore\tstrand1\tstrand2\tcell\tlabel\tsrc\n"
+)
 ROWS = [
     # enhancer e1 = chrA:45-55 (mid 50), promoter p1 = chrA:80-90 (mid 85)
     "chrA\t45\t55\tchrA\t80\t90\tp1\t.\t.\t+\tK562\t1\tx",
