@@ -1,18 +1,104 @@
-"""`epcli adapt` (not built yet)."""
+"""`epcli adapt`: build a cell line's R_E prototype and thresholds from a few labeled pairs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
 import typer
 
-from epcli.cli._common import not_built
+from epcli.cli._common import log, warn
 
 
 def register(app: typer.Typer) -> None:
     """Add the command to the app."""
 
-    @app.command(
-        "adapt", context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
-    )
-    def adapt(ctx: typer.Context) -> None:
-        """Not built yet."""
-        not_built("adapt")
+    @app.command("adapt")
+    def adapt(
+        model_dir: Annotated[
+            Path, typer.Argument(help="Model directory from epcli train.", metavar="MODEL_DIR")
+        ],
+        support: Annotated[
+            str,
+            typer.Argument(
+                help="Labeled pairs of the new cell: BEDPE with a 0/1 'label' column (with "
+                "--genome) or an HDF5 dataset from epcli prepare.",
+                metavar="SUPPORT",
+            ),
+        ],
+        output: Annotated[Path, typer.Option("--output", "-o", help="Prototype file to write.")],
+        genome: Annotated[
+            Path | None, typer.Option("--genome", "-g", help="Genome FASTA (for BEDPE input).")
+        ] = None,
+        cell: Annotated[
+            str | None,
+            typer.Option(
+                help="Cell line: selects it when SUPPORT holds several cells, or names the "
+                "pairs when SUPPORT has no cell column."
+            ),
+        ] = None,
+        shots: Annotated[
+            int | None,
+            typer.Option(help="Use a stratified, seeded subset of K labeled pairs.", metavar="K"),
+        ] = None,
+        target_recall: Annotated[
+            float, typer.Option(help="Recall the second calibrated threshold must reach.")
+        ] = 0.7,
+        seed: Annotated[int, typer.Option(help="Seed of the --shots subset.")] = 0,
+        device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+        force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+    ) -> None:
+        """Build the R_E prototype of a new cell line and calibrate its decision thresholds."""
+        from epcli import schema
+        from epcli.errors import UsageError
+        from epcli.inputs import PairsInput
+        from epcli.io import check_output_path
+        from epcli.predictor import Predictor, extrapolation_warning, prototype_distances
+
+        if not 0.0 < target_recall <= 1.0:
+            raise UsageError(f"--target-recall must be in (0, 1], got {target_recall}")
+        check_output_path(output, force)
+        pred = Predictor.load(model_dir, device=device)
+        src = PairsInput(support, genome, pred.windows, needs_sequence=pred.kind != "distance")
+        try:
+            frame, data = src.read_all()
+        finally:
+            src.close()
+        cells = [c for c in dict.fromkeys(frame[schema.COL_CELL]) if c != schema.MISSING]
+        if cell is None:
+            if len(cells) > 1:
+                raise UsageError(
+                    f"{src.where} holds pairs of several cells ({', '.join(cells)})",
+                    hint="choose one with --cell",
+                )
+            name = cells[0] if cells else "unnamed"
+        elif cells:
+            if cell not in cells:
+                raise UsageError(
+                    f"cell {cell!r} is not in {src.where} (it has {', '.join(cells)})",
+                    hint="use one of those names with --cell",
+                )
+            rows = np.flatnonzero(frame[schema.COL_CELL].to_numpy() == cell)
+            data = data.subset(rows)
+            name = cell
+        else:
+            name = cell
+        proto = pred.build_prototype(
+            data, name, target_recall=target_recall, shots=shots, seed=seed
+        )
+        proto.save(output)
+        log(
+            f"wrote {output}: cell {name}, {proto.shots} shots ({proto.n_pos} positive, "
+            f"{proto.n_neg} negative); threshold best-F1 {proto.threshold_best_f1:.4g}, at "
+            f"recall {target_recall:g}: {proto.threshold_at_recall:.4g}"
+        )
+        if proto.prototype is None:
+            log(f"{pred.kind} model: calibration only (it has no R_E prototype)")
+        dist = prototype_distances(proto, pred)
+        if dist:
+            near = ", ".join(f"{c} {d:.3g}" for c, d in sorted(dist.items(), key=lambda x: x[1]))
+            log(f"distance from the training cells' prototypes: {near}")
+        msg = extrapolation_warning(proto, pred)
+        if msg:
+            warn(msg)

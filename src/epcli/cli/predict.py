@@ -1,18 +1,131 @@
-"""`epcli predict` (not built yet)."""
+"""`epcli predict`: score pairs and write BEDPE with probabilities."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from epcli.cli._common import not_built
+from epcli.cli._common import log, progress_counter, warn
+from epcli.inputs import PairsInput, parse_shard
+from epcli.io import STDIO, open_text_output
 
 
 def register(app: typer.Typer) -> None:
     """Add the command to the app."""
 
-    @app.command(
-        "predict", context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
-    )
-    def predict(ctx: typer.Context) -> None:
-        """Not built yet."""
-        not_built("predict")
+    @app.command("predict")
+    def predict(
+        pairs: Annotated[
+            str,
+            typer.Argument(
+                help="Pairs to score: BEDPE (file, .gz or '-') with --genome, or an HDF5 "
+                "dataset from epcli prepare.",
+                metavar="PAIRS",
+                show_default=False,
+            ),
+        ],
+        model: Annotated[
+            str | None,
+            typer.Option(
+                "--model",
+                "-m",
+                help="Model directory (epcli train). Default: $EPCLI_MODEL, else the bundled "
+                "distance prior.",
+            ),
+        ] = None,
+        genome: Annotated[
+            Path | None, typer.Option("--genome", "-g", help="Genome FASTA (for BEDPE input).")
+        ] = None,
+        prototype: Annotated[
+            Path | None,
+            typer.Option(
+                "--prototype",
+                "-p",
+                help="Cell prototype from epcli adapt; without it, the zero-shot path.",
+            ),
+        ] = None,
+        output: Annotated[
+            str, typer.Option("--output", "-o", help="Output BEDPE ('-' = stdout).")
+        ] = STDIO,
+        cell: Annotated[
+            str | None, typer.Option(help="Cell line of every pair (sets the 'cell' column).")
+        ] = None,
+        batch_size: Annotated[
+            int, typer.Option(min=1, help="Anchors / pairs per device batch.")
+        ] = 256,
+        chunk_size: Annotated[
+            int, typer.Option(min=1, help="Pairs read per chunk (bounds memory).")
+        ] = 100_000,
+        device: Annotated[
+            str, typer.Option(help="auto (CUDA when available), cpu or cuda.")
+        ] = "auto",
+        shard: Annotated[
+            str | None,
+            typer.Option(
+                help="I/N: score only the I-th (1-based) of N contiguous parts of the input; "
+                "the N outputs concatenated in order equal the single-job output.",
+            ),
+        ] = None,
+        force: Annotated[
+            bool, typer.Option("--force", help="Replace an existing -o file.")
+        ] = False,
+    ) -> None:
+        """Score enhancer-promoter pairs; BEDPE out with column 8 = probability of interaction.
+
+        Example: epcli predict loops.bedpe --genome hg38.fa > scored.bedpe
+        """
+        from epcli.modeldir import resolve_model
+        from epcli.predictor import Predictor, load_prototype
+        from epcli.scoring import score_to_bedpe
+
+        shard_ij = parse_shard(shard)
+        if device not in ("auto", "cpu", "cuda"):
+            from epcli.errors import UsageError
+
+            raise UsageError(f"--device must be auto, cpu or cuda, got {device!r}")
+        model_dir, source = resolve_model(model)
+        log(f"model: {model_dir} ({source})")
+        pred = Predictor.load(model_dir, device=device)
+        if pred.is_torch:
+            log(f"device: {pred.device}")
+        proto = None
+        if prototype is not None:
+            proto = load_prototype(prototype, pred)
+            log(f"prototype: cell {proto.cell}, {proto.shots} shots ({prototype})")
+        elif pred.has_prototype:
+            log("no --prototype: zero-shot scores (population prototype)")
+        src = PairsInput(
+            pairs, genome, pred.windows, needs_sequence=pred.kind != "distance", cell=cell
+        )
+        try:
+            with (
+                open_text_output(output, force=force) as fh,
+                progress_counter("predict", unit="pairs") as advance,
+            ):
+                stats = score_to_bedpe(
+                    pred,
+                    src,
+                    fh,
+                    prototype=proto,
+                    chunk_size=chunk_size,
+                    batch_size=batch_size,
+                    shard=shard_ij,
+                    header=shard_ij is None or shard_ij[0] == 1,
+                    progress=advance,
+                )
+        finally:
+            src.close()
+        if getattr(src, "n_padded", 0):
+            warn(f"{src.n_padded} window(s) ran off a contig end and were padded with N")
+        where = "stdout" if output == STDIO else output
+        called = f", {stats.n_called} called interacting" if proto is not None else ""
+        log(
+            f"scored {stats.n} pairs -> {where}; score range {stats.lo:.4g}..{stats.hi:.4g}{called}"
+        )
+        if stats.collapsed():
+            warn(
+                f"scores are all about equal (std {stats.std:.2g}): the model looks collapsed; "
+                "do not read these scores as a ranking"
+            )

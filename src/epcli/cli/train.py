@@ -1,18 +1,121 @@
-"""`epcli train` (not built yet)."""
+"""`epcli train`: fit a model (or a baseline) with validation on held-out cells and genome."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from epcli.cli._common import not_built
+from epcli.cli._common import log, warn
+
+
+def _split_names(values: list[str] | None) -> list[str] | None:
+    """``--val-cells A,B --val-cells C`` -> ``["A", "B", "C"]``."""
+    if values is None:
+        return None
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
 
 
 def register(app: typer.Typer) -> None:
     """Add the command to the app."""
 
-    @app.command(
-        "train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
-    )
-    def train(ctx: typer.Context) -> None:
-        """Not built yet."""
-        not_built("train")
+    @app.command("train")
+    def train(
+        data: Annotated[
+            list[Path],
+            typer.Argument(
+                help="HDF5 dataset(s) from epcli prepare, with labels and cells.",
+                metavar="DATA.h5...",
+            ),
+        ],
+        output: Annotated[Path, typer.Option("--output", "-o", help="Model directory to write.")],
+        model: Annotated[
+            str | None,
+            typer.Option(help="prism (default), crossattn, kmer or distance."),
+        ] = None,
+        val_cells: Annotated[
+            list[str] | None,
+            typer.Option(help="Cell lines held out for validation (comma-separated)."),
+        ] = None,
+        val_chroms: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="Chromosomes held out for validation (comma-separated); default: chosen "
+                "automatically, or contiguous blocks when the data spans few chromosomes."
+            ),
+        ] = None,
+        epochs: Annotated[int | None, typer.Option(help="Maximum epochs.")] = None,
+        max_time: Annotated[
+            float | None,
+            typer.Option(help="Wall-clock budget (s); stops cleanly keeping the best model."),
+        ] = None,
+        steps_per_epoch: Annotated[
+            int | None, typer.Option(help="Optimizer steps per epoch.")
+        ] = None,
+        support_size: Annotated[
+            int | None, typer.Option(help="k, labeled support pairs per episode.")
+        ] = None,
+        seed: Annotated[int | None, typer.Option(help="Seed of every random step.")] = None,
+        device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+        threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+        config: Annotated[
+            Path | None,
+            typer.Option(
+                help='JSON {"train": {...}, "model": {...}} merged over the defaults; '
+                "command-line options win."
+            ),
+        ] = None,
+        resume: Annotated[
+            bool, typer.Option("--resume", help="Continue training the model in -o.")
+        ] = False,
+        force: Annotated[bool, typer.Option("--force", help="Replace an existing -o.")] = False,
+    ) -> None:
+        """Train on labeled pairs with episodic prototypes; validate on held-out cells AND
+        held-out chromosomes (or genome blocks); keep the best checkpoint."""
+        from epcli.configfile import resolve_configs
+        from epcli.dataset import load_pairdata
+        from epcli.io import check_output_path
+        from epcli.training import train as run_training
+
+        overrides = {
+            "model": model,
+            "val_cells": _split_names(val_cells),
+            "val_chroms": _split_names(val_chroms),
+            "epochs": epochs,
+            "max_time": max_time,
+            "steps_per_epoch": steps_per_epoch,
+            "support_size": support_size,
+            "seed": seed,
+            "device": device,
+            "num_threads": threads,
+        }
+        tcfg, mcfg = resolve_configs(config, overrides)
+        if not resume:
+            check_output_path(output, force)
+        pairs, infos = load_pairdata(data)
+        log(
+            f"data: {pairs.n_pairs} pairs from {len(infos)} file(s), cells: "
+            + ", ".join(pairs.cells)
+        )
+        result = run_training(
+            pairs,
+            tcfg,
+            mcfg,
+            output,
+            log=log,
+            resume=resume,
+            force=force,
+            data_files=[str(p) for p in data],
+        )
+        if result.out_dir is None:  # a DDP rank other than 0
+            return
+        card = result.model_card
+        collapse = card.get("collapse", {})
+        if collapse.get("collapsed"):
+            reasons = "; ".join(collapse.get("reasons", [])) or "see model_card.json"
+            warn(f"the model collapsed: {reasons}")
+        log(
+            f"wrote {result.out_dir}: {tcfg.model}, best epoch {result.best_epoch} of "
+            f"{result.epochs_run} ({result.stopped}), fingerprint {result.fingerprint}"
+        )

@@ -167,7 +167,9 @@ class _LinearBaseline:
         if self.coef_ is None:
             raise EpcliError(f"{self.kind} baseline is not fitted", hint="call fit() first")
         x = self.features(_rows(data, rows))
-        return ((x - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
+        # a row-wise sum, not a BLAS matrix-vector product: each pair's logit then does not
+        # depend on which other pairs are scored with it (chunking, sharding)
+        return (((x - self.mean_) / self.scale_) * self.coef_).sum(axis=1) + self.intercept_
 
     def _params_json(self) -> dict[str, Any]:
         if self.coef_ is None:

@@ -1,0 +1,78 @@
+"""``epcli train --config FILE.json``: a config file merged over the defaults."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from epcli.errors import EpcliError
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """Read a JSON object with optional ``train`` and ``model`` objects.
+
+    A resolved ``config.json`` of a model directory is accepted too (its other keys, such as
+    ``windows`` or ``epcli_version``, are ignored), so a run can be repeated from it.
+
+    Raises
+    ------
+    EpcliError
+        Missing file, invalid JSON (with its line), wrong shapes, unknown top-level keys.
+    """
+    if not path.is_file():
+        raise EpcliError("config file not found", path=path)
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise EpcliError(
+            f"config is not valid JSON ({exc.msg})", path=path, line=exc.lineno
+        ) from None
+    if not isinstance(d, dict):
+        raise EpcliError("config must be a JSON object", path=path)
+    resolved = "epcli_version" in d and "windows" in d
+    if not resolved:
+        unknown = sorted(set(d) - {"train", "model"})
+        if unknown:
+            raise EpcliError(
+                "config: unknown top-level key(s) " + ", ".join(repr(k) for k in unknown),
+                path=path,
+                hint='use {"train": {...training options...}, "model": {...architecture...}}',
+            )
+    out: dict[str, Any] = {}
+    for key in ("train", "model"):
+        if key in d:
+            if not isinstance(d[key], dict):
+                raise EpcliError(f"config: {key!r} must be a JSON object", path=path)
+            out[key] = d[key]
+    return out
+
+
+def resolve_configs(config: Path | None, overrides: dict[str, Any]) -> tuple[Any, Any]:
+    """Training and model configs: defaults < config file < command-line ``overrides``.
+
+    Returns
+    -------
+    (TrainConfig, ModelConfig)
+
+    Raises
+    ------
+    EpcliError
+        Unknown keys (named, with the valid ones) or bad values.
+    """
+    from epcli.model.config import ModelConfig
+    from epcli.training import TrainConfig
+
+    cfg = load_config_file(config) if config is not None else {}
+    tdict = dict(cfg.get("train", {}))
+    tdict.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        tcfg = TrainConfig.from_dict(tdict)
+        mdict = dict(cfg.get("model", {}))
+        mdict["kind"] = tcfg.model if tcfg.model in ("prism", "crossattn") else "prism"
+        mcfg = ModelConfig.from_dict(mdict)
+    except EpcliError as exc:
+        if config is not None and exc.path is None:
+            exc.path = str(config)
+        raise
+    return tcfg, mcfg
