@@ -18,6 +18,7 @@ import pyfaidx
 
 from epcli.arrays import CODE_N
 from epcli.errors import EpcliError
+from epcli.io import read_head
 
 #: Byte -> base code (A,C,G,T = 0..3, everything else N = 4); lowercase maps like uppercase.
 CODE_LUT = np.full(256, CODE_N, dtype=np.uint8)
@@ -108,15 +109,7 @@ class Genome:
     # ------------------------------------------------------------------ opening
     def _check_file(self) -> None:
         p = self.path
-        if not p.exists():
-            raise EpcliError("genome FASTA not found", path=p, hint="check the --genome path")
-        if p.is_dir():
-            raise EpcliError("genome path is a directory, expected a FASTA file", path=p)
-        try:
-            with open(p, "rb") as fh:
-                head = fh.read(4096)
-        except OSError as exc:
-            raise EpcliError(f"cannot read genome FASTA: {exc.strerror}", path=p) from None
+        head = read_head(p, 4096, "genome FASTA", hint="check the --genome path")
         if head[:2] == b"\x1f\x8b":
             is_bgzf = len(head) >= 14 and head[3] & 4 and head[12:14] == b"BC"
             if not is_bgzf:

@@ -22,6 +22,30 @@ def display_name(path: str | os.PathLike) -> str:
     return "<stdin>" if str(path) == STDIO else str(path)
 
 
+def read_head(
+    path: str | os.PathLike, n: int, what: str = "file", hint: str = "check the path"
+) -> bytes:
+    """The first ``n`` bytes of a file, with clear errors for a missing/unreadable path.
+
+    Parameters
+    ----------
+    what : str
+        How messages name the file (e.g. ``"genome FASTA"``).
+    hint : str
+        How to fix a missing file.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise EpcliError(f"{what} not found", path=p, hint=hint)
+    if p.is_dir():
+        raise EpcliError(f"{what} path is a directory, expected a file", path=p)
+    try:
+        with open(p, "rb") as fh:
+            return fh.read(n)
+    except OSError as exc:
+        raise EpcliError(f"cannot read {what}: {exc.strerror}", path=p) from None
+
+
 @contextlib.contextmanager
 def open_text_input(path: str | os.PathLike) -> Iterator[IO[str]]:
     """Open a text input: a file, a gzipped file (detected by magic bytes) or ``-``.
@@ -38,16 +62,7 @@ def open_text_input(path: str | os.PathLike) -> Iterator[IO[str]]:
             yield io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline=None)
         return
     p = Path(path)
-    if not p.exists():
-        raise EpcliError("file not found", path=p, hint="check the path")
-    if p.is_dir():
-        raise EpcliError("is a directory, expected a file", path=p)
-    try:
-        with open(p, "rb") as probe:
-            magic = probe.read(2)
-    except OSError as exc:
-        raise EpcliError(f"cannot read file: {exc.strerror}", path=p) from None
-    if magic == b"\x1f\x8b":
+    if read_head(p, 2) == b"\x1f\x8b":
         fh: IO[str] = gzip.open(p, "rt", encoding="utf-8", errors="replace", newline=None)
     else:
         fh = open(p, encoding="utf-8", errors="replace", newline=None)

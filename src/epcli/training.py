@@ -863,14 +863,19 @@ def _make_step_module(model, kind: str):
         def forward(
             self,
             enh: torch.Tensor,
+            enh_inv: torch.Tensor,
             pro: torch.Tensor,
+            pro_inv: torch.Tensor,
             ld: torch.Tensor,
             labels: torch.Tensor,
             episode: torch.Tensor,
             is_support: torch.Tensor,
         ) -> dict[str, torch.Tensor]:
             m = self.model
-            f = m.pair_features(m.encode_enhancers(enh), m.encode_promoters(pro), ld)
+            # each distinct (anchor, orientation) of the step is encoded once
+            tok_e = m.encode_enhancers(enh)[enh_inv]
+            tok_p = m.encode_promoters(pro)[pro_inv]
+            f = m.pair_features(tok_e, tok_p, ld)
             if kind != "prism":
                 return {"logit": f["u_i"], "u_i": f["u_i"], "ui_feat": f["ui_feat"]}
             env = f["env"]
@@ -898,18 +903,34 @@ def _make_step_module(model, kind: str):
 
 def _batch_codes(
     data: PairData, rows: np.ndarray, rng: np.random.Generator, rc_aug: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-pair codes (B, Le), (B, Lp) uint8 with random RC of both windows, log distance."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct anchor windows of a batch with random reverse complement, and log distance.
+
+    Each pair is flipped (both windows) with probability 1/2. Windows are de-duplicated over
+    (anchor, orientation), so an anchor used by several pairs of the step is encoded once.
+
+    Returns
+    -------
+    enh : np.ndarray, shape (Ue, Le), uint8
+    enh_inv : np.ndarray, shape (B,), int64
+        Row of ``enh`` for each pair.
+    pro : np.ndarray, shape (Up, Lp), uint8
+    pro_inv : np.ndarray, shape (B,), int64
+    log_dist : np.ndarray, shape (B,), float32
+    """
     from epcli.model.encoder import reverse_complement
 
-    enh = data.enh_seqs[np.asarray(data.enh_idx)[rows]]
-    pro = data.pro_seqs[np.asarray(data.pro_idx)[rows]]
-    if rc_aug:
-        flip = rng.random(rows.size) < 0.5
-        if flip.any():
-            enh[flip] = reverse_complement(enh[flip])
-            pro[flip] = reverse_complement(pro[flip])
-    return enh, pro, log_distance(np.asarray(data.distance)[rows])
+    flip = (rng.random(rows.size) < 0.5) if rc_aug else np.zeros(rows.size, bool)
+    out = []
+    for seqs, idx in ((data.enh_seqs, data.enh_idx), (data.pro_seqs, data.pro_idx)):
+        key = np.asarray(idx)[rows] * 2 + flip
+        uniq, inv = np.unique(key, return_inverse=True)
+        codes = seqs[uniq // 2]
+        rc = (uniq % 2).astype(bool)
+        if rc.any():
+            codes[rc] = reverse_complement(codes[rc])
+        out += [codes, inv.reshape(-1).astype(np.int64)]
+    return out[0], out[1], out[2], out[3], log_distance(np.asarray(data.distance)[rows])
 
 
 def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
@@ -1365,14 +1386,16 @@ def _torch_loop(
                 )
                 ep_id = np.zeros(rows.size, np.int64)
                 is_sup = np.zeros(rows.size, bool)
-            enh, pro, ld = _batch_codes(data, rows, rng, cfg.rc_aug)
+            enh, enh_inv, pro, pro_inv, ld = _batch_codes(data, rows, rng, cfg.rc_aug)
             lab_t = torch.from_numpy(label_all[rows].astype(np.int64)).to(device)
             ep_t = torch.from_numpy(ep_id.astype(np.int64)).to(device)
             sup_t = torch.from_numpy(is_sup).to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 outd = ddp(
                     torch.from_numpy(enh).to(device),
+                    torch.from_numpy(enh_inv).to(device),
                     torch.from_numpy(pro).to(device),
+                    torch.from_numpy(pro_inv).to(device),
                     torch.from_numpy(ld).to(device),
                     lab_t,
                     ep_t,
