@@ -46,7 +46,7 @@ def _cat(out: Path, *files: Path, keep: str | None = None) -> Path:
     """Concatenate BEDPE files (one header), keeping rows whose split == keep when given."""
     lines: list[str] = []
     for f in files:
-        for i, line in enumerate(f.read_text().splitlines()):
+        for line in f.read_text().splitlines():
             if line.startswith("#"):
                 if not lines:
                     lines.append(line)
@@ -314,3 +314,30 @@ def test_train_errors(cli, trained, tmp_path, tiny_genome):
     r = cli("train", d / "train.h5", tmp_path / "one.h5", "-o", out, "--config", d / "tiny.json")
     assert r.code == 1 and "windows differ between datasets" in r.stderr
     assert not out.exists()
+
+
+def test_shard_auto_from_launchers(cli, trained, tmp_path, monkeypatch):
+    from epcli.inputs import parse_shard
+
+    assert parse_shard("auto", {"RANK": "2", "WORLD_SIZE": "4"}) == (3, 4)
+    assert parse_shard(
+        "auto",
+        {"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "8"},
+    ) == (5, 8)
+    d = trained
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.delenv("SLURM_ARRAY_TASK_COUNT", raising=False)
+    r = cli("predict", d / "u1_test.bedpe", "-g", HG38_PIECE, "-m", d / "model", "--shard", "auto")
+    assert r.code == 2 and "--shard auto needs torchrun" in r.stderr
+    parts = []
+    for rank in (0, 1):
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        out = tmp_path / "part.{shard}.bedpe"
+        r = cli("predict", d / "u1_test.bedpe", "-g", HG38_PIECE, "-m", d / "model",
+                "--shard", "auto", "-o", out)  # fmt: skip
+        assert r.code == 0, r.stderr
+        parts.append((tmp_path / f"part.{rank + 1}.bedpe").read_text())
+    monkeypatch.delenv("WORLD_SIZE")
+    single = cli("predict", d / "u1_test.bedpe", "-g", HG38_PIECE, "-m", d / "model")
+    assert "".join(parts) == single.stdout

@@ -306,7 +306,23 @@ def test_baseline_predictor(tmp_path):
     assert np.array_equal(s["u_i"], s["logit"]) and not s["r_e"].any()
     proto = pred.build_prototype(data, "A")
     assert proto.prototype is None and proto.model_kind == "distance"
-    assert proto.temperature is None
+    # calibration only: a temperature fitted on the support rescales the baseline's logit
+    assert proto.temperature == pytest.approx(
+        brute_force_temperature(base.logit(data), data.label), rel=0.02
+    )
+    s2 = pred.score(data, proto)
+    assert np.allclose(s2["logit"], base.logit(data) / proto.temperature)
+
+
+def brute_force_temperature(margin, y, lo=0.25, hi=4.0):
+    """T minimising the mean BCE of sigmoid(margin / T), by a fine linear scan."""
+    best, best_t = np.inf, None
+    for t in np.linspace(lo, hi, 20001):
+        p = 1 / (1 + np.exp(-np.asarray(margin, float) / t))
+        loss = -np.mean(np.where(np.asarray(y) == 1, np.log(p), np.log(1 - p)))
+        if loss < best:
+            best, best_t = loss, t
+    return best_t
 
 
 # ============================================================================ prototypes
@@ -327,8 +343,15 @@ def test_build_prototype_and_thresholds(tmp_path):
     env = f["env"].numpy()
     want = np.stack([env[y == 0].mean(0), env[y == 1].mean(0)])
     assert np.allclose(proto.array(), want, atol=1e-5)
-    assert proto.temperature == pytest.approx(float(model.temperature().detach()))
-    prob = pred.score(data, proto)["prob"]
+    t_model = float(model.temperature().detach())
+    with torch.inference_mode():
+        r_e = model.r_e(f["env"], torch.from_numpy(want).float()).numpy()
+    margin = f["u_i"].numpy() - r_e  # U_I - R_E with the new prototype
+    assert proto.temperature == pytest.approx(brute_force_temperature(margin, y), rel=0.02)
+    scored = pred.score(data, proto)
+    assert np.allclose(scored["logit"], margin / proto.temperature, atol=1e-4)
+    assert t_model != pytest.approx(proto.temperature)  # calibration changed T
+    prob = scored["prob"]
     rec = ((prob >= proto.threshold_at_recall) & (y == 1)).sum() / (y == 1).sum()
     assert rec >= 0.7
     # shots: stratified seeded subset

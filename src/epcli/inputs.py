@@ -37,16 +37,36 @@ def is_hdf5(path: str | os.PathLike) -> bool:
         return fh.read(8) == _HDF5_MAGIC
 
 
-def parse_shard(text: str | None) -> tuple[int, int] | None:
+def parse_shard(text: str | None, env: dict[str, str] | None = None) -> tuple[int, int] | None:
     """``"I/N"`` (1-based) -> ``(I, N)``; None stays None.
+
+    ``"auto"`` takes the shard from the launcher: ``RANK``/``WORLD_SIZE`` (torchrun) or
+    ``SLURM_ARRAY_TASK_ID``/``SLURM_ARRAY_TASK_MIN``/``SLURM_ARRAY_TASK_COUNT`` (a SLURM
+    array).
 
     Raises
     ------
     UsageError
-        Unless 1 <= I <= N.
+        Unless 1 <= I <= N, or when ``auto`` finds no launcher variables.
     """
     if text is None:
         return None
+    if text == "auto":
+        env = dict(os.environ) if env is None else env
+        try:
+            if "WORLD_SIZE" in env:
+                return int(env.get("RANK", "0")) + 1, int(env["WORLD_SIZE"])
+            if "SLURM_ARRAY_TASK_COUNT" in env:
+                first = int(env.get("SLURM_ARRAY_TASK_MIN", "0"))
+                i = int(env["SLURM_ARRAY_TASK_ID"]) - first + 1
+                return parse_shard(f"{i}/{int(env['SLURM_ARRAY_TASK_COUNT'])}")
+        except (KeyError, ValueError):
+            raise UsageError("--shard auto: malformed launcher variables") from None
+        raise UsageError(
+            "--shard auto needs torchrun (RANK, WORLD_SIZE) or a SLURM array "
+            "(SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT)",
+            hint="or give the shard as I/N",
+        )
     try:
         i_text, n_text = text.split("/")
         i, n = int(i_text), int(n_text)

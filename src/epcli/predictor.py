@@ -320,6 +320,31 @@ def threshold_at_recall(y: np.ndarray, prob: np.ndarray, target: float) -> float
     return float(t[ok.max()]) if ok.size else float(t.min())
 
 
+def calibrate_temperature(
+    margin: np.ndarray, y: np.ndarray, t_min: float = 0.25, t_max: float = 4.0
+) -> float:
+    """Temperature T in ``[t_min, t_max]`` minimising the BCE of ``sigmoid(margin / T)``.
+
+    Parameters
+    ----------
+    margin : np.ndarray, shape (n,)
+        Logit numerators, ``U_I - R_E`` (a baseline's logit).
+    y : np.ndarray, shape (n,)
+        Labels 0/1.
+
+    Returns
+    -------
+    float
+        The best of 401 log-spaced candidates (deterministic; bounded, so a perfectly
+        separated support set cannot drive T to zero).
+    """
+    m = np.asarray(margin, dtype=np.float64)[None, :]
+    sign = np.where(np.asarray(y) == 1, 1.0, -1.0)[None, :]
+    grid = np.geomspace(t_min, t_max, 401)[:, None]
+    bce = np.logaddexp(0.0, -sign * m / grid).mean(axis=1)
+    return float(grid[int(np.argmin(bce)), 0])
+
+
 def stratified_pick(
     rng: np.random.Generator, pos: np.ndarray, neg: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -367,7 +392,8 @@ class Prototype:
     prototype : list of list of float or None
         (2, env_dim) [negative mean, positive mean] of e(x); None for models without R_E.
     temperature : float or None
-        The model's temperature at build time (stored, not changed).
+        Temperature calibrated on the support set (BCE-optimal within the model's bounds);
+        used instead of the model's T when scoring with this prototype.
     threshold_best_f1 : float
         Probability threshold with the best F1 on the support set.
     threshold_at_recall : float
@@ -562,6 +588,19 @@ class Predictor:
         """True when the model has an environment head (prism)."""
         return self.is_torch and getattr(self.model, "population_prototype", None) is not None
 
+    @property
+    def model_temperature(self) -> float:
+        """The trained model's T (1 for the scikit-learn baselines)."""
+        t = self.temperature()
+        return 1.0 if t is None else t
+
+    @property
+    def temperature_bounds(self) -> tuple[float, float]:
+        """Range allowed for a calibrated temperature (the model config's for torch models)."""
+        if self.is_torch:
+            return float(self.model.cfg.t_min), float(self.model.cfg.t_max)
+        return 0.25, 4.0
+
     def temperature(self) -> float | None:
         """The model's temperature T (None for the baselines)."""
         if not self.is_torch:
@@ -671,6 +710,9 @@ class Predictor:
             out = score_features(
                 self.model, feats, None if prototype is None else prototype.array(), row_offset
             )
+        if prototype is not None and prototype.temperature is not None:
+            # the cell's calibrated temperature replaces the model's
+            out["logit"] = out["logit"] * (self.model_temperature / prototype.temperature)
         out["prob"] = sigmoid(out["logit"])
         return out
 
@@ -742,9 +784,12 @@ class Predictor:
         if self.has_prototype:
             feats = self.features(sub, batch_size=batch_size)
             proto_arr = make_prototype_np(self.model, feats["env"], y)
-            prob = sigmoid(score_features(self.model, feats, proto_arr)["logit"])
+            logit = score_features(self.model, feats, proto_arr)["logit"]
         else:
-            prob = self.score(sub, batch_size=batch_size)["prob"]
+            logit = self.score(sub, batch_size=batch_size)["logit"]
+        margin = logit * self.model_temperature
+        temp = calibrate_temperature(margin, y, *self.temperature_bounds)
+        prob = sigmoid(margin / temp)
         return Prototype(
             model_fingerprint=self.fingerprint,
             model_kind=self.kind,
@@ -753,7 +798,7 @@ class Predictor:
             n_pos=int((y == 1).sum()),
             n_neg=int((y == 0).sum()),
             prototype=None if proto_arr is None else proto_arr.astype(float).tolist(),
-            temperature=self.temperature(),
+            temperature=temp,
             threshold_best_f1=best_f1_threshold(y, prob),
             threshold_at_recall=threshold_at_recall(y, prob, target_recall),
             target_recall=float(target_recall),

@@ -65,7 +65,8 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 help="I/N: score only the I-th (1-based) of N contiguous parts of the input; "
-                "the N outputs concatenated in order equal the single-job output.",
+                "the N outputs concatenated in order equal the single-job output. 'auto' takes "
+                "I and N from torchrun or a SLURM array; '{shard}' in -o becomes I.",
             ),
         ] = None,
         force: Annotated[
@@ -81,6 +82,12 @@ def register(app: typer.Typer) -> None:
         from epcli.scoring import score_to_bedpe
 
         shard_ij = parse_shard(shard)
+        if "{shard}" in output:
+            if shard_ij is None:
+                from epcli.errors import UsageError
+
+                raise UsageError("-o contains {shard} but no --shard was given")
+            output = output.replace("{shard}", str(shard_ij[0]))
         if device not in ("auto", "cpu", "cuda"):
             from epcli.errors import UsageError
 
