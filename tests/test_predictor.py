@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +134,10 @@ def test_model_dir_round_trip_scores(tmp_path):
 
     raw = (tmp_path / "m" / CONFIG).read_bytes() + (tmp_path / "m" / WEIGHTS).read_bytes()
     assert pred.fingerprint == hashlib.sha256(raw).hexdigest()[:16]
+    # the folder gets the usual permissions (not the 0700 of a temporary folder)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "m").stat().st_mode & 0o777 == 0o777 & ~mask
 
 
 def test_existing_dir_replaced_only_with_force(tmp_path):

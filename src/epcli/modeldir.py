@@ -277,6 +277,7 @@ def save_model_dir(
 
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
     try:
+        tmp.chmod(_dir_mode())  # mkdtemp makes 0700; a model dir is as readable as any folder
         (tmp / CONFIG).write_bytes(config_bytes)
         (tmp / payload_name).write_bytes(payload)
         (tmp / HISTORY).write_bytes(_history_tsv(history))
@@ -292,6 +293,13 @@ def save_model_dir(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return fp
+
+
+def _dir_mode() -> int:
+    """Permissions of a new folder under the current umask (e.g. 0755 with umask 022)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o777 & ~mask
 
 
 def _replace_dir(tmp: Path, out: Path) -> None:
