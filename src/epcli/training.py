@@ -1573,7 +1573,7 @@ def _torch_loop(
         force=force,
     )
     card["fingerprint"] = fp
-    log(f"wrote {out} (best epoch {best_epoch}, fingerprint {fp})")
+    log(f"wrote {out}: best epoch {best_epoch} of {epoch} (stopped by {stopped}), fingerprint {fp}")
     if world > 1:
         import torch.distributed as dist
 

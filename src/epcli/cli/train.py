@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from epcli.cli._common import log, warn
+from epcli.cli._common import log
 
 
 def _split_names(values: list[str] | None) -> list[str] | None:
@@ -98,7 +98,8 @@ def register(app: typer.Typer) -> None:
             f"data: {pairs.n_pairs} pairs from {len(infos)} file(s), cells: "
             + ", ".join(pairs.cells)
         )
-        result = run_training(
+        # the library logs progress, the collapse check and the written directory
+        run_training(
             pairs,
             tcfg,
             mcfg,
@@ -107,15 +108,4 @@ def register(app: typer.Typer) -> None:
             resume=resume,
             force=force,
             data_files=[str(p) for p in data],
-        )
-        if result.out_dir is None:  # a DDP rank other than 0
-            return
-        card = result.model_card
-        collapse = card.get("collapse", {})
-        if collapse.get("collapsed"):
-            reasons = "; ".join(collapse.get("reasons", [])) or "see model_card.json"
-            warn(f"the model collapsed: {reasons}")
-        log(
-            f"wrote {result.out_dir}: {tcfg.model}, best epoch {result.best_epoch} of "
-            f"{result.epochs_run} ({result.stopped}), fingerprint {result.fingerprint}"
         )
