@@ -1472,6 +1472,9 @@ def _torch_loop(
                 row[f"{name}_adapted"] = v["aupr_adapted"]
                 row[f"{name}_u_i"] = v["aupr_u_i"]
                 row[f"{name}_hsic"] = v["hsic"]
+                for cell, cv in v.get("cells", {}).items():
+                    row[f"{name}.{cell}_zero_shot"] = cv.get("aupr_zero_shot")
+                    row[f"{name}.{cell}_adapted"] = cv.get("aupr_adapted")
             row["temperature"] = temp
             history.append(row)
             improved = np.isfinite(value) and value > best_value + 1e-12
@@ -1491,12 +1494,33 @@ def _torch_loop(
                 best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             else:
                 bad_epochs += 1
+            parts_text = ", ".join(
+                f"{k} {_fmt(row.get(f'train_{k}'))}"
+                for k in ("bce", "rank", "aux_ui", "hsic")
+                if f"train_{k}" in row
+            )
             log(
                 f"epoch {epoch + 1}/{cfg.epochs}{' (partial)' if partial else ''}: loss "
                 f"{_fmt(row.get('train_total'))}"
+                + (f" ({parts_text})" if parts_text else "")
                 + "".join(
                     f" | {name} zero-shot {_fmt(v['aupr_zero_shot'])} adapted "
                     f"{_fmt(v['aupr_adapted'])}"
+                    + (
+                        " ["
+                        + ", ".join(
+                            f"{c} {_fmt(cv.get('aupr_zero_shot'))}/{_fmt(cv.get('aupr_adapted'))}"
+                            for c, cv in v["cells"].items()
+                        )
+                        + "]"
+                        if len(v.get("cells", {})) > 1
+                        else ""
+                    )
+                    + (
+                        f" HSIC {v['hsic']:.3g}"
+                        if v.get("hsic") is not None and np.isfinite(v["hsic"])
+                        else ""
+                    )
                     for name, v in val.items()
                 )
                 + f" | T {temp:.3f} | {row['train_pairs_per_s']:.0f} pairs/s"
@@ -1573,7 +1597,10 @@ def _torch_loop(
         force=force,
     )
     card["fingerprint"] = fp
-    log(f"wrote {out}: best epoch {best_epoch} of {epoch} (stopped by {stopped}), fingerprint {fp}")
+    log(
+        f"wrote {out}: best epoch {best_epoch} of {epochs_run} (stopped by {stopped}), "
+        f"fingerprint {fp}"
+    )
     if world > 1:
         import torch.distributed as dist
 
