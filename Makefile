@@ -7,8 +7,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 DEMO_OUT ?= demo_out
+BENCH_OUT ?= bench_out/synth
+BENCH_BUDGET ?= 700
 
-.PHONY: setup demo test lint bench clean bedtools
+.PHONY: setup demo test lint bench bench-quick clean bedtools
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,9 +42,16 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q
 
+# the semi-synthetic ground-truth benchmark (docs/benchmarks.md): ~25 min on 2 CPU cores
+bench: setup
+	$(PY) benchmarks/run.py -o $(BENCH_OUT) --budget-s $(BENCH_BUDGET) --plot docs/img/label_efficiency.png --force
+
+bench-quick: setup
+	$(PY) benchmarks/run.py --quick -o $(BENCH_OUT)_quick --force
+
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
 clean:
-	rm -rf $(DEMO_OUT) build dist src/*.egg-info .pytest_cache
+	rm -rf $(DEMO_OUT) bench_out build dist src/*.egg-info .pytest_cache

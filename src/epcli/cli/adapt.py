@@ -93,6 +93,12 @@ def register(app: typer.Typer) -> None:
             f"{proto.n_neg} negative); threshold best-F1 {proto.threshold_best_f1:.4g}, at "
             f"recall {target_recall:g}: {proto.threshold_at_recall:.4g}"
         )
+        if min(proto.n_pos, proto.n_neg) < 5:
+            warn(
+                f"only {proto.n_pos} positive / {proto.n_neg} negative support pairs: a prototype "
+                "from so few pairs is noisy and can rank worse than the zero-shot path; compare "
+                "both on held-out pairs of this cell"
+            )
         if proto.prototype is None:
             log(f"{pred.kind} model: calibration only (it has no R_E prototype)")
         dist = prototype_distances(proto, pred)

@@ -1,0 +1,286 @@
+"""Benchmark `epcli predict` (scoring BEDPE pairs) on the real hg38 piece.
+
+Measures, each in a fresh process on ``--threads`` torch threads (default 2):
+- pairs/s end to end through the library path of the CLI (``PairsInput`` + ``score_to_bedpe``
+  writing a BEDPE file; parse, window fetch, scoring, write; model loading included) for
+  (a) a default-config ``prism`` model (random init weights) with the anchor-token cache,
+  (b) the same model WITHOUT the cache: both windows of every pair encoded (``model.forward``
+  on batches of pairs, same batch size), and (c) the bundled distance prior (no genome);
+- peak resident memory (``ru_maxrss`` of the child) of the distance prior at two sizes
+  (default 100k and 1M pairs, chunk size 100k) and of prism at two sizes with a smaller
+  chunk size (default 20k and 100k pairs, chunk 20k).
+
+Pairs are random cis pairs on chr20:70,000-2,990,000 over a fixed pool of anchors (default
+1,000 enhancers + 1,000 promoters), so at 20k pairs each anchor is reused ~10 times.
+
+Usage: python benchmarks/predict_bench.py [--quick] [--pairs 20000] [--threads 2] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+GENOME = REPO / "example_data" / "genome" / "hg38_chr20_0-3000000.fa"
+WINDOWS = {"enhancer": 3000, "promoter": 2000}
+
+
+def make_pairs(path: Path, n_pairs: int, n_enh: int, n_pro: int, seed: int = 0) -> None:
+    """Write ``n_pairs`` random cis pairs over ``n_enh`` enhancers and ``n_pro`` promoters.
+
+    Anchors lie in chr20:70,000-2,990,000 (past the leading run of N); each pair picks one
+    enhancer and one promoter of the pools uniformly at random.
+    """
+    rng = np.random.default_rng(seed)
+    e_start = rng.choice(np.arange(70_000, 2_990_000, 7), n_enh, replace=False)
+    e_len = rng.integers(200, 2000, n_enh)
+    p_start = rng.choice(np.arange(70_000, 2_990_000, 11), n_pro, replace=False)
+    ei = rng.integers(0, n_enh, n_pairs)
+    pi = rng.integers(0, n_pro, n_pairs)
+    cells = np.array(["GM12878", "K562", "HeLa", "IMR90"])[rng.integers(0, 4, n_pairs)]
+    labels = (rng.random(n_pairs) < 0.25).astype(int)
+    with open(path, "w") as fh:
+        fh.write(
+            "#chrom1\tstart1\tend1\tchrom2\tstart2\tend2\tname\tscore\tstrand1\tstrand2"
+            "\tcell\tlabel\n"
+        )
+        for k in range(n_pairs):
+            a, b = e_start[ei[k]], p_start[pi[k]]
+            fh.write(
+                f"chr20\t{a}\t{a + e_len[ei[k]]}\tchr20\t{b}\t{b + 2000}\tpair{k}\t.\t.\t+"
+                f"\t{cells[k]}\t{labels[k]}\n"
+            )
+
+
+def make_prism_dir(path: Path, seed: int = 0) -> str:
+    """Write a default-config prism model directory with random init weights.
+
+    The population prototype is set to a seeded random (2, env_dim) array so that R_E is
+    not identically 0. Returns the model fingerprint.
+    """
+    from epcli.model.config import ModelConfig, build_model
+    from epcli.modeldir import save_model_dir
+    from epcli.training import TrainConfig
+
+    cfg = ModelConfig()
+    model = build_model(cfg, seed=seed)
+    rng = np.random.default_rng(seed)
+    model.set_population_prototype(rng.normal(size=(2, cfg.env_dim)).astype(np.float32))
+    return save_model_dir(
+        path,
+        kind="prism",
+        model_config=cfg.to_dict(),
+        train_config=TrainConfig().to_dict(),
+        windows=WINDOWS,
+        model_card={"note": "random init weights, for benchmarking only"},
+        history=[],
+        state_dict=model.state_dict(),
+        force=True,
+    )
+
+
+def _naive_score(pred, source, out, chunk_size: int, batch_size: int) -> int:
+    """Score without the anchor cache: both windows of every pair go through the encoder."""
+    import torch
+
+    from epcli import schema
+    from epcli.arrays import log_distance
+    from epcli.bedpe import write_bedpe_rows
+    from epcli.predictor import sigmoid
+
+    model = pred.model
+    n_done = 0
+    columns = None
+    with torch.inference_mode():
+        for frame, data in source.chunks(chunk_size=chunk_size):
+            if columns is None:
+                columns = source.layout(frame).output_columns + list(schema.PREDICT_EXTRA)
+            n = data.n_pairs
+            ld = log_distance(data.distance)
+            res = {k: np.empty(n, np.float64) for k in ("logit", "u_i", "r_e")}
+            for a in range(0, n, batch_size):
+                rows = np.arange(a, min(a + batch_size, n))
+                o = model(
+                    torch.from_numpy(data.enh_seqs[data.enh_idx[rows]]),
+                    torch.from_numpy(data.pro_seqs[data.pro_idx[rows]]),
+                    torch.from_numpy(ld[rows]),
+                )
+                for k in res:
+                    res[k][rows] = o[k].double().numpy()
+            frame = frame.copy()
+            frame["score"] = sigmoid(res["logit"])
+            for k in schema.PREDICT_EXTRA:
+                frame[k] = res[k]
+            write_bedpe_rows(out, frame, columns, header=n_done == 0)
+            n_done += n
+    return n_done
+
+
+def run_one(spec: dict) -> dict:
+    """Run one measurement in this process; return timing and peak memory."""
+    threads = None
+    if spec["mode"] != "distance":  # the distance prior never imports torch
+        import torch
+
+        torch.set_num_threads(spec["threads"])
+        threads = torch.get_num_threads()
+    from epcli.inputs import PairsInput
+    from epcli.predictor import Predictor
+    from epcli.scoring import score_to_bedpe
+
+    t0 = time.perf_counter()
+    pred = Predictor.load(spec["model"], device="cpu")
+    src = PairsInput(
+        spec["pairs"],
+        GENOME if pred.kind != "distance" else None,
+        pred.windows,
+        needs_sequence=pred.kind != "distance",
+    )
+    try:
+        with open(spec["out"], "w") as fh:
+            if spec["mode"] == "naive":
+                n = _naive_score(pred, src, fh, spec["chunk_size"], spec["batch_size"])
+            else:
+                n = score_to_bedpe(
+                    pred, src, fh, chunk_size=spec["chunk_size"], batch_size=spec["batch_size"]
+                ).n
+    finally:
+        src.close()
+    dt = time.perf_counter() - t0
+    return {
+        "n_pairs": n,
+        "seconds": dt,
+        "pairs_per_s": n / dt,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "threads": threads,
+    }
+
+
+def child(spec: dict) -> dict:
+    """Run ``spec`` in a fresh Python process and return its JSON result."""
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(spec)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"child failed: {spec}\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small smoke run")
+    ap.add_argument("--pairs", type=int, default=20_000, help="pairs of the speed runs")
+    ap.add_argument("--anchors", type=int, default=1_000, help="enhancers (and promoters)")
+    ap.add_argument(
+        "--naive-pairs",
+        type=int,
+        default=5_000,
+        help="pairs of the no-cache run (its cost per pair does not depend on reuse)",
+    )
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--mem-distance", type=int, nargs=2, default=[100_000, 1_000_000])
+    ap.add_argument("--mem-prism", type=int, nargs=2, default=[20_000, 100_000])
+    ap.add_argument("--prism-chunk", type=int, default=20_000)
+    ap.add_argument("--skip-prism-mem", action="store_true", help="no prism memory runs")
+    ap.add_argument("--skip-mem", action="store_true", help="speed runs only")
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(run_one(json.loads(args.child))))
+        return
+    if args.quick:
+        args.pairs, args.anchors, args.naive_pairs = 2_000, 100, 500
+        args.mem_distance, args.mem_prism, args.prism_chunk = (
+            [10_000, 50_000],
+            [1_000, 4_000],
+            1_000,
+        )
+    work = Path(args.out or tempfile.mkdtemp(prefix="epcli-predict-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    from epcli.modeldir import bundled_default_dir
+
+    prism_dir = work / "prism_model"
+    make_prism_dir(prism_dir)
+    distance_dir = bundled_default_dir()
+
+    def pairs_file(n: int) -> Path:
+        p = work / f"pairs_{n}.bedpe"
+        if not p.exists():
+            make_pairs(p, n, args.anchors, args.anchors)
+        return p
+
+    def spec(model: Path, n: int, mode: str, chunk: int = 100_000) -> dict:
+        return {
+            "model": str(model),
+            "pairs": str(pairs_file(n)),
+            "out": str(work / f"scored_{mode}_{n}.bedpe"),
+            "mode": mode,
+            "chunk_size": chunk,
+            "batch_size": args.batch_size,
+            "threads": args.threads,
+        }
+
+    print(
+        f"{args.threads} torch thread(s); anchors {args.anchors:,} enhancers + "
+        f"{args.anchors:,} promoters; batch size {args.batch_size}; library path "
+        "(PairsInput + score_to_bedpe -> BEDPE file)"
+    )
+    rows: list[tuple[str, dict]] = []
+
+    def show(name: str, r: dict) -> None:
+        rows.append((name, r))
+        print(
+            f"{name:<34} {r['n_pairs']:>9,} pairs {r['seconds']:8.2f} s "
+            f"{r['pairs_per_s']:>10,.0f} pairs/s  peak {r['peak_rss_mib']:6.0f} MiB",
+            flush=True,
+        )
+
+    cached = child(spec(prism_dir, args.pairs, "cached"))
+    show("prism, anchor cache", cached)
+    naive = child(spec(prism_dir, args.naive_pairs, "naive"))
+    show("prism, no cache (per-pair encode)", naive)
+    dist = child(spec(distance_dir, args.pairs, "distance"))
+    show("distance prior (bundled)", dist)
+    speedup = cached["pairs_per_s"] / naive["pairs_per_s"]
+    reuse = 2 * args.pairs / (2 * args.anchors)
+    print(f"cache speed-up: {speedup:.1f}x at ~{reuse:.0f}x anchor reuse (target >= 10x)")
+    print(f"distance prior: {dist['pairs_per_s']:,.0f} pairs/s (target >= 5,000)")
+
+    if args.skip_mem:
+        return
+    mem = []
+    for n in args.mem_distance:
+        r = child(spec(distance_dir, n, "distance"))
+        show("distance prior, chunk 100,000", r)
+        mem.append(r)
+    ratio = mem[1]["peak_rss_mib"] / mem[0]["peak_rss_mib"]
+    print(
+        f"distance prior peak memory {args.mem_distance[1]:,} vs {args.mem_distance[0]:,} "
+        f"pairs: {ratio:.2f}x (target <= 1.5x)"
+    )
+    if not args.skip_prism_mem:
+        memp = []
+        for n in args.mem_prism:
+            r = child(spec(prism_dir, n, "cached", args.prism_chunk))
+            show(f"prism, cache, chunk {args.prism_chunk:,}", r)
+            memp.append(r)
+        ratio = memp[1]["peak_rss_mib"] / memp[0]["peak_rss_mib"]
+        print(
+            f"prism peak memory {args.mem_prism[1]:,} vs {args.mem_prism[0]:,} pairs: {ratio:.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()

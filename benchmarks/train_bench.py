@@ -1,0 +1,150 @@
+"""Benchmark training throughput (pairs/s) of `epcli.training.train` on CPU.
+
+For each model kind (default ``prism`` and ``crossattn``, default model config, windows
+3,000 / 2,000 bp) and each torch thread count (default 1 and 2), a short run (1 epoch of
+``--steps`` optimizer steps, bounded by ``--max-time`` seconds) trains on a small PairData
+read from the real hg38 piece: random cis pairs over 3 cell lines with random labels
+(~25 % positive; only the speed is measured, not what is learned). The figure is
+``train_pairs_per_s`` of the returned history (pairs seen in the optimizer steps / their
+wall time, validation excluded). Each run is a fresh process.
+
+Usage: python benchmarks/train_bench.py [--quick] [--models prism crossattn] [--threads 1 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+GENOME = REPO / "example_data" / "genome" / "hg38_chr20_0-3000000.fa"
+WINDOWS = {"enhancer": 3000, "promoter": 2000}
+CELLS = ("GM12878", "K562", "HeLa")
+
+
+def make_pairs(path: Path, n_pairs: int, n_anchors: int, seed: int = 0) -> None:
+    """Write ``n_pairs`` labeled cis pairs over 3 cells and ``n_anchors`` anchors of each kind.
+
+    Anchors lie in chr20:70,000-2,990,000; labels are Bernoulli(0.25), seeded.
+    """
+    rng = np.random.default_rng(seed)
+    e_start = rng.choice(np.arange(70_000, 2_990_000, 7), n_anchors, replace=False)
+    p_start = rng.choice(np.arange(70_000, 2_990_000, 11), n_anchors, replace=False)
+    ei = rng.integers(0, n_anchors, n_pairs)
+    pi = rng.integers(0, n_anchors, n_pairs)
+    cells = np.array(CELLS)[rng.integers(0, len(CELLS), n_pairs)]
+    labels = (rng.random(n_pairs) < 0.25).astype(int)
+    with open(path, "w") as fh:
+        fh.write(
+            "#chrom1\tstart1\tend1\tchrom2\tstart2\tend2\tname\tscore\tstrand1\tstrand2"
+            "\tcell\tlabel\n"
+        )
+        for k in range(n_pairs):
+            a, b = e_start[ei[k]], p_start[pi[k]]
+            fh.write(
+                f"chr20\t{a}\t{a + 1000}\tchr20\t{b}\t{b + 2000}\tpair{k}\t.\t.\t+"
+                f"\t{cells[k]}\t{labels[k]}\n"
+            )
+
+
+def run_one(spec: dict) -> dict:
+    """Train once in this process; return the history's throughput and the run's facts."""
+    import torch
+
+    from epcli.inputs import PairsInput
+    from epcli.model.config import ModelConfig
+    from epcli.training import TrainConfig, train
+
+    src = PairsInput(spec["pairs"], GENOME, WINDOWS)
+    try:
+        _, data = src.read_all()
+    finally:
+        src.close()
+    tcfg = TrainConfig(
+        model=spec["model"],
+        epochs=1,
+        steps_per_epoch=spec["steps"],
+        max_time=spec["max_time"],
+        seed=0,
+        device="cpu",
+        num_threads=spec["threads"],
+        val_max_pairs=100,
+        proto_pairs=32,
+    )
+    mcfg = ModelConfig(kind=spec["model"])
+    t0 = time.perf_counter()
+    res = train(data, tcfg, mcfg, spec["out"], force=True)
+    row = res.history[0]
+    return {
+        "model": spec["model"],
+        "threads": spec["threads"],
+        "n_pairs": data.n_pairs,
+        "steps": row["steps"],
+        "partial": row["partial"],
+        "train_pairs_per_s": row["train_pairs_per_s"],
+        "epoch_seconds": row["seconds"],
+        "total_seconds": time.perf_counter() - t0,
+        "torch": torch.__version__,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small smoke run")
+    ap.add_argument("--models", nargs="+", default=["prism", "crossattn"])
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--pairs", type=int, default=2_000)
+    ap.add_argument("--anchors", type=int, default=600, help="enhancers (and promoters)")
+    ap.add_argument("--steps", type=int, default=15, help="optimizer steps of the epoch")
+    ap.add_argument("--max-time", type=float, default=60.0, help="seconds per run, at most")
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(run_one(json.loads(args.child))))
+        return
+    if args.quick:
+        args.pairs, args.anchors, args.steps, args.max_time = 400, 150, 2, 30.0
+    work = Path(args.out or tempfile.mkdtemp(prefix="epcli-train-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    pairs = work / "train_pairs.bedpe"
+    make_pairs(pairs, args.pairs, args.anchors)
+    print(
+        f"CPU only; {args.pairs:,} pairs, 3 cells, windows 3000/2000 bp; 1 epoch of "
+        f"{args.steps} steps (max {args.max_time:g} s); default TrainConfig otherwise"
+    )
+    for model in args.models:
+        for threads in args.threads:
+            spec = {
+                "model": model,
+                "threads": threads,
+                "pairs": str(pairs),
+                "steps": args.steps,
+                "max_time": args.max_time,
+                "out": str(work / f"{model}_{threads}"),
+            }
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", json.dumps(spec)],
+                capture_output=True, text=True,
+            )  # fmt: skip
+            if proc.returncode != 0:
+                raise RuntimeError(f"child failed: {spec}\n{proc.stderr}")
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            print(
+                f"{model:<10} {threads} thread(s)  {r['steps']:>3} steps"
+                f"{' (partial)' if r['partial'] else ''}  "
+                f"{r['train_pairs_per_s']:>8,.1f} pairs/s  "
+                f"(epoch {r['epoch_seconds']:.1f} s incl. validation)",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
