@@ -28,37 +28,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_pairs import GENOME, write_random_pairs
 
-REPO = Path(__file__).resolve().parents[1]
-GENOME = REPO / "example_data" / "genome" / "hg38_chr20_0-3000000.fa"
 WINDOWS = {"enhancer": 3000, "promoter": 2000}
-
-
-def make_pairs(path: Path, n_pairs: int, n_enh: int, n_pro: int, seed: int = 0) -> None:
-    """Write ``n_pairs`` random cis pairs over ``n_enh`` enhancers and ``n_pro`` promoters.
-
-    Anchors lie in chr20:70,000-2,990,000 (past the leading run of N); each pair picks one
-    enhancer and one promoter of the pools uniformly at random.
-    """
-    rng = np.random.default_rng(seed)
-    e_start = rng.choice(np.arange(70_000, 2_990_000, 7), n_enh, replace=False)
-    e_len = rng.integers(200, 2000, n_enh)
-    p_start = rng.choice(np.arange(70_000, 2_990_000, 11), n_pro, replace=False)
-    ei = rng.integers(0, n_enh, n_pairs)
-    pi = rng.integers(0, n_pro, n_pairs)
-    cells = np.array(["GM12878", "K562", "HeLa", "IMR90"])[rng.integers(0, 4, n_pairs)]
-    labels = (rng.random(n_pairs) < 0.25).astype(int)
-    with open(path, "w") as fh:
-        fh.write(
-            "#chrom1\tstart1\tend1\tchrom2\tstart2\tend2\tname\tscore\tstrand1\tstrand2"
-            "\tcell\tlabel\n"
-        )
-        for k in range(n_pairs):
-            a, b = e_start[ei[k]], p_start[pi[k]]
-            fh.write(
-                f"chr20\t{a}\t{a + e_len[ei[k]]}\tchr20\t{b}\t{b + 2000}\tpair{k}\t.\t.\t+"
-                f"\t{cells[k]}\t{labels[k]}\n"
-            )
 
 
 def make_prism_dir(path: Path, seed: int = 0) -> str:
@@ -218,7 +190,7 @@ def main() -> None:
     def pairs_file(n: int) -> Path:
         p = work / f"pairs_{n}.bedpe"
         if not p.exists():
-            make_pairs(p, n, args.anchors, args.anchors)
+            write_random_pairs(p, n, args.anchors, args.anchors)
         return p
 
     def spec(model: Path, n: int, mode: str, chunk: int = 100_000) -> dict:

@@ -20,35 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-REPO = Path(__file__).resolve().parents[1]
-GENOME = REPO / "example_data" / "genome" / "hg38_chr20_0-3000000.fa"
-
-
-def make_pairs(path: Path, n_pairs: int, n_anchors: int, seed: int = 0) -> None:
-    """Write ``n_pairs`` random cis pairs over ``n_anchors`` unique anchors (half each kind)."""
-    rng = np.random.default_rng(seed)
-    n_e = n_anchors // 2
-    n_p = n_anchors - n_e
-    e_start = rng.choice(np.arange(70_000, 2_990_000, 7), n_e, replace=False)
-    e_len = rng.integers(200, 2000, n_e)
-    p_start = rng.choice(np.arange(70_000, 2_990_000, 11), n_p, replace=False)
-    ei = rng.integers(0, n_e, n_pairs)
-    pi = rng.integers(0, n_p, n_pairs)
-    cells = np.array(["GM12878", "K562", "HeLa", "IMR90"])[rng.integers(0, 4, n_pairs)]
-    labels = (rng.random(n_pairs) < 0.25).astype(int)
-    with open(path, "w") as fh:
-        fh.write(
-            "#chrom1\tstart1\tend1\tchrom2\tstart2\tend2\tname\tscore\tstrand1\tstrand2"
-            "\tcell\tlabel\n"
-        )
-        for k in range(n_pairs):
-            a, b = e_start[ei[k]], p_start[pi[k]]
-            fh.write(
-                f"chr20\t{a}\t{a + e_len[ei[k]]}\tchr20\t{b}\t{b + 2000}\tpair{k}\t.\t.\t+"
-                f"\t{cells[k]}\t{labels[k]}\n"
-            )
+from bench_pairs import GENOME, write_random_pairs
 
 
 def run_one(pairs: Path, out: Path) -> dict:
@@ -87,7 +59,7 @@ def main() -> None:
     results = []
     for n in args.sizes:
         pairs = work / f"pairs_{n}.bedpe"
-        make_pairs(pairs, n, args.anchors)
+        write_random_pairs(pairs, n, args.anchors // 2, args.anchors - args.anchors // 2)
         out = work / f"pairs_{n}.h5"
         proc = subprocess.run(
             [sys.executable, __file__, "--child", str(pairs), str(out)],

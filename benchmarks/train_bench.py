@@ -21,37 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+from bench_pairs import GENOME, write_random_pairs
 
-REPO = Path(__file__).resolve().parents[1]
-GENOME = REPO / "example_data" / "genome" / "hg38_chr20_0-3000000.fa"
 WINDOWS = {"enhancer": 3000, "promoter": 2000}
 CELLS = ("GM12878", "K562", "HeLa")
-
-
-def make_pairs(path: Path, n_pairs: int, n_anchors: int, seed: int = 0) -> None:
-    """Write ``n_pairs`` labeled cis pairs over 3 cells and ``n_anchors`` anchors of each kind.
-
-    Anchors lie in chr20:70,000-2,990,000; labels are Bernoulli(0.25), seeded.
-    """
-    rng = np.random.default_rng(seed)
-    e_start = rng.choice(np.arange(70_000, 2_990_000, 7), n_anchors, replace=False)
-    p_start = rng.choice(np.arange(70_000, 2_990_000, 11), n_anchors, replace=False)
-    ei = rng.integers(0, n_anchors, n_pairs)
-    pi = rng.integers(0, n_anchors, n_pairs)
-    cells = np.array(CELLS)[rng.integers(0, len(CELLS), n_pairs)]
-    labels = (rng.random(n_pairs) < 0.25).astype(int)
-    with open(path, "w") as fh:
-        fh.write(
-            "#chrom1\tstart1\tend1\tchrom2\tstart2\tend2\tname\tscore\tstrand1\tstrand2"
-            "\tcell\tlabel\n"
-        )
-        for k in range(n_pairs):
-            a, b = e_start[ei[k]], p_start[pi[k]]
-            fh.write(
-                f"chr20\t{a}\t{a + 1000}\tchr20\t{b}\t{b + 2000}\tpair{k}\t.\t.\t+"
-                f"\t{cells[k]}\t{labels[k]}\n"
-            )
 
 
 def run_one(spec: dict) -> dict:
@@ -115,7 +88,9 @@ def main() -> None:
     work = Path(args.out or tempfile.mkdtemp(prefix="epcli-train-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     pairs = work / "train_pairs.bedpe"
-    make_pairs(pairs, args.pairs, args.anchors)
+    write_random_pairs(
+        pairs, args.pairs, args.anchors, args.anchors, enh_len=(1000, 1000), cells=CELLS
+    )
     print(
         f"CPU only; {args.pairs:,} pairs, 3 cells, windows 3000/2000 bp; 1 epoch of "
         f"{args.steps} steps (max {args.max_time:g} s); default TrainConfig otherwise"
