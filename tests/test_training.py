@@ -412,7 +412,9 @@ from epcli.training import train
 torch.set_num_threads(1)
 res = train(make_data(), tiny_train(epochs=2, steps_per_epoch=4), tiny_model(), {out!r})
 import os
-print("rank", os.environ["RANK"], "out", res.out_dir, "epochs", res.epochs_run)
+# one file per rank: the two processes' stdout lines would interleave
+with open(os.path.join({tmp!r}, "rank" + os.environ["RANK"] + ".txt"), "w") as fh:
+    fh.write(f"out {{res.out_dir}} epochs {{res.epochs_run}}")
 """
 
 
@@ -421,7 +423,9 @@ def test_ddp_gloo_two_processes(tmp_path):
     script = tmp_path / "ddp_train.py"
     out = tmp_path / "m"
     script.write_text(
-        textwrap.dedent(DDP_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out)))
+        textwrap.dedent(
+            DDP_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out), tmp=str(tmp_path))
+        )
     )
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
     env["OMP_NUM_THREADS"] = "1"
@@ -441,7 +445,8 @@ def test_ddp_gloo_two_processes(tmp_path):
         env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "rank 0 out" in proc.stdout and "rank 1 out None" in proc.stdout
+    assert (tmp_path / "rank0.txt").read_text() == f"out {out} epochs 2"
+    assert (tmp_path / "rank1.txt").read_text() == "out None epochs 2"
     loaded = load_model_dir(out)
     assert loaded.kind == "prism" and len(loaded.model_card["early_stopping"]) > 0
     assert Predictor.load(out, "cpu").score(make_data().subset(np.arange(5)))["prob"].shape == (5,)
