@@ -98,3 +98,14 @@ def test_index_built_elsewhere_when_folder_is_read_only(tiny_genome, tmp_path, m
     assert decode(g.window("chrA", 45, 55)[0]) == "CCCCCGGGGG"
     assert not (tiny_genome.parent / "tiny.fa.fai").exists()
     assert len(list((cache / "epcli" / "fai").glob("*.fai"))) == 1
+
+
+def test_unreadable_genome_is_a_clear_error(tiny_genome, monkeypatch):
+    # (tests run as root here, so a chmod would not stop the read: simulate it)
+    def denied(path, mode="r", *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr("epcli.io.open", denied, raising=False)
+    with pytest.raises(EpcliError) as err:
+        Genome(tiny_genome)
+    assert str(err.value) == f"{tiny_genome}: cannot read genome FASTA: Permission denied"

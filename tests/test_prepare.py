@@ -206,3 +206,21 @@ def test_real_hg38_windows_match_bedtools_getfasta(cli, tmp_path):
             assert np.array_equal(seqs[i], encode(seq.upper())), f"{kind} {i} differs"
             checked += 1
     assert checked == data.enh_seqs.shape[0] + data.pro_seqs.shape[0] > 400
+
+
+def test_unreadable_genome_cli_exit_1_and_no_output(cli, tmp_path, tiny_genome, monkeypatch):
+    pairs = tmp_path / "pairs.bedpe"
+    pairs.write_text(PAIRS)
+    real_open = open
+
+    def deny_genome(path, *args, **kwargs):  # root ignores chmod, so simulate the denial
+        if str(path) == str(tiny_genome):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("epcli.io.open", deny_genome, raising=False)
+    out = tmp_path / "out.h5"
+    res = cli("prepare", pairs, "-g", tiny_genome, "-o", out)
+    assert res.code == 1
+    assert f"error: {tiny_genome}: cannot read genome FASTA: Permission denied" in res.stderr
+    assert not out.exists()
