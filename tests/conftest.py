@@ -64,6 +64,22 @@ def tiny_genome(tmp_path: Path) -> Path:
     return dst
 
 
+def tiny_model_config(kind: str = "prism"):
+    """A ModelConfig small enough for unit tests (d_model 16, two pooling stages, no dropout)."""
+    from epcli.model.config import ModelConfig
+
+    return ModelConfig(
+        kind=kind,
+        d_model=16,
+        pools=(4, 4),
+        stem_kernel=9,
+        ms_kernels=(5, 9),
+        n_heads=2,
+        env_dim=4,
+        dropout=0.0,
+    )
+
+
 def write_text(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` and return the path."""
     path.write_text(text)

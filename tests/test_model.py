@@ -439,3 +439,12 @@ def test_tiny_model_learns_planted_motif(kind):
         score = model(enh_t, pro_t, ld)["logit"].numpy()
     assert np.mean(losses[-5:]) < 0.3 * np.mean(losses[:5])
     assert _aupr(score, y) >= 0.95
+
+
+def test_config_value_of_wrong_type_is_named():
+    from epcli.errors import EpcliError
+
+    with pytest.raises(EpcliError, match=r"model config d_model='64' has the wrong type"):
+        ModelConfig(d_model="64")
+    with pytest.raises(EpcliError, match="model config ms_kernels"):
+        ModelConfig(ms_kernels=(7, "15"))

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import tiny_model_config
 from epcli.arrays import PairData, log_distance
 from epcli.errors import EpcliError, UsageError
 from epcli.model.baselines import DistanceBaseline
@@ -65,16 +66,7 @@ def make_pairs(seed: int = 0, n_enh: int = 12, n_pro: int = 8, n_pairs: int = 12
 
 
 def tiny_cfg(kind: str = "prism") -> ModelConfig:
-    return ModelConfig(
-        kind=kind,
-        d_model=16,
-        pools=(4, 4),
-        stem_kernel=9,
-        ms_kernels=(5, 9),
-        n_heads=2,
-        env_dim=4,
-        dropout=0.0,
-    )
+    return tiny_model_config(kind)
 
 
 def write_torch_model(path: Path, kind: str = "prism", seed: int = 0):

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import tiny_model_config
 from epcli.arrays import PairData
 from epcli.errors import EpcliError, UsageError
 from epcli.model.config import ModelConfig
@@ -76,15 +77,7 @@ def make_data(
 
 
 def tiny_model() -> ModelConfig:
-    return ModelConfig(
-        d_model=16,
-        pools=(4, 4),
-        stem_kernel=9,
-        ms_kernels=(5, 9),
-        n_heads=2,
-        env_dim=4,
-        dropout=0.0,
-    )
+    return tiny_model_config()
 
 
 def tiny_train(**kw) -> TrainConfig:

@@ -37,6 +37,7 @@ import numpy as np
 
 import epcli
 from epcli.arrays import PairData, log_distance
+from epcli.configfile import check_type
 from epcli.errors import EpcliError, UsageError
 from epcli.modeldir import (
     SKLEARN_KINDS,
@@ -170,7 +171,7 @@ class TrainConfig:
             Naming the option, its value and what is allowed.
         """
         for f in dataclasses.fields(self):
-            _check_field(f.name, getattr(self, f.name), str(f.type))
+            check_type("training option", f.name, getattr(self, f.name), f.type, UsageError)
 
         def bad(name: str, allowed: str) -> UsageError:
             return UsageError(
@@ -240,30 +241,6 @@ class TrainConfig:
 
         return LossWeights(
             bce=self.loss_bce, rank=self.loss_rank, aux_ui=self.loss_aux_ui, hsic=self.loss_hsic
-        )
-
-
-def _check_field(name: str, value: Any, ann: str) -> None:
-    optional = "None" in ann
-    if value is None:
-        if optional:
-            return
-        ok = False
-    elif ann.startswith("bool"):
-        ok = isinstance(value, bool)
-    elif ann.startswith("int"):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif ann.startswith("float"):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    elif ann.startswith("str"):
-        ok = isinstance(value, str)
-    elif ann.startswith("list"):
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-    else:  # pragma: no cover
-        ok = True
-    if not ok:
-        raise UsageError(
-            f"training option {name}={value!r} has the wrong type", hint=f"expected {ann}"
         )
 
 

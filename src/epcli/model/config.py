@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from epcli.configfile import check_type
 from epcli.errors import EpcliError
 
 #: Torch model kinds :func:`build_model` knows.
@@ -96,7 +97,7 @@ class ModelConfig:
             Naming the field, the bad value and what is allowed.
         """
         for f in _public_fields():
-            _check_type(f.name, getattr(self, f.name), f.type)
+            check_type("model config", f.name, getattr(self, f.name), f.type)
 
         def bad(name: str, allowed: str) -> EpcliError:
             return EpcliError(
@@ -191,30 +192,6 @@ class ModelConfig:
 
 def _public_fields() -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(ModelConfig) if not f.name.startswith("_")]
-
-
-def _check_type(name: str, value: Any, annotation: Any) -> None:
-    ann = str(annotation)
-    ok: bool
-    if ann == "bool":
-        ok = isinstance(value, bool)
-    elif ann == "int":
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif ann == "float":
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    elif ann == "str":
-        ok = isinstance(value, str)
-    elif ann.startswith("tuple"):
-        ok = isinstance(value, (tuple, list)) and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
-        )
-    else:  # pragma: no cover - every field is covered above
-        ok = True
-    if not ok:
-        raise EpcliError(
-            f"model config: {name}={value!r} has the wrong type",
-            hint=f"expected {ann}",
-        )
 
 
 def build_model(cfg: ModelConfig, seed: int | None = None):
