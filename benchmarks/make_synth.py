@@ -7,7 +7,8 @@ AUPR on the train and test regions) is also printed.
 
 Example (the set in example_data/synth)::
 
-    python benchmarks/make_synth.py -o example_data/synth --seed 0
+    python benchmarks/make_synth.py -o example_data/synth --seed 0 --n-enhancers 600 \
+        --n-promoters 200 --pairs-per-cell 2000 --composition-scale 1.5
 
 A benchmark-sized set::
 
@@ -85,6 +86,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--compat-scale", type=float, default=d.compat_scale, help="a")
     p.add_argument("--activity-scale", type=float, default=d.activity_scale, help="b")
     p.add_argument("--distance-slope", type=float, default=d.distance_slope, help="c")
+    p.add_argument(
+        "--composition-scale",
+        type=float,
+        default=d.composition_scale,
+        help="g: SD of the GC-composition term (0 leaves it out)",
+    )
     p.add_argument("--force", action="store_true", help="replace files in a non-empty folder")
     return p.parse_args(argv)
 
@@ -140,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         compat_scale=args.compat_scale,
         activity_scale=args.activity_scale,
         distance_slope=args.distance_slope,
+        composition_scale=args.composition_scale,
     )
     out: Path = args.out
     try:

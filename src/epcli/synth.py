@@ -7,7 +7,7 @@ ceiling that a model can reach on such a set; the distance-only AUPR is the floo
 
 The rule, for an enhancer window E, a promoter window P at distance d in cell c::
 
-    logit = a * compat(E, P) + b * activity_c(E) - c * log10(d) + bias_c
+    logit = a * compat(E, P) + b * activity_c(E) + g * composition(E, P) - c * log10(d) + bias_c
     label ~ Bernoulli(sigmoid(logit))
 
 - ``compat(E, P) = sum_(i, j) W[i, j] * m_E(i) * m_P(j)``, a fixed sparse interaction matrix
@@ -16,6 +16,11 @@ The rule, for an enhancer window E, a promoter window P at distance d in cell c:
 - ``activity_c(E) = sum_(TF active in c) w_TF * m_E(TF)``: each cell line has a set of active
   TFs (a binary vector); their motifs in the enhancer raise the probability. Scaled to unit SD.
   Unseen cells get TF sets that differ from every training cell's.
+- ``composition(E, P) = z(GC_E) + z(GC_P)``, scaled to unit SD: GC-rich windows interact
+  more, as GC-rich, gene-dense A-compartment chromatin does. Off by default (g = 0); the
+  bundled example set turns it on so that a model trained for a minute on a CPU has a
+  sequence signal it can learn from a few hundred windows (the motif terms cannot be learnt
+  from so little sequence; see docs/synthetic.md).
 - ``m_X(TF)`` is ``log1p(count)`` of matches of the TF's consensus (IUPAC, both strands, up to
   a few mismatches) in the window the model sees, standardised over the anchors.
 - ``bias_c`` is solved by bisection so that the cell's mean probability equals the target
@@ -268,6 +273,25 @@ def motif_features(counts: np.ndarray) -> np.ndarray:
     return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
 
 
+def gc_content(codes: np.ndarray) -> np.ndarray:
+    """GC fraction of each window among its A/C/G/T bases (N left out).
+
+    Parameters
+    ----------
+    codes : np.ndarray, shape (n, L), uint8
+        Windows as base codes A,C,G,T,N = 0..4.
+
+    Returns
+    -------
+    np.ndarray, shape (n,), float64
+        ``(#C + #G) / (#A + #C + #G + #T)``; 0.5 for an all-N window.
+    """
+    arr = np.asarray(codes)
+    gc = ((arr == 1) | (arr == 2)).sum(axis=1)
+    acgt = (arr < _CODE_N).sum(axis=1)
+    return np.where(acgt > 0, gc / np.maximum(acgt, 1), 0.5)
+
+
 # --------------------------------------------------------------------------- config
 @dataclass
 class SynthConfig:
@@ -308,6 +332,9 @@ class SynthConfig:
     compat_scale, activity_scale, distance_slope : float
         a, b and c of the rule (SD of the compatibility term, SD of the activity term, logit
         drop per tenfold distance).
+    composition_scale : float
+        g of the rule: SD of the cell-invariant GC-composition term (0, the default, leaves
+        it out).
     """
 
     seed: int = 0
@@ -333,6 +360,7 @@ class SynthConfig:
     compat_scale: float = 1.5
     activity_scale: float = 1.5
     distance_slope: float = 1.5
+    composition_scale: float = 0.0
 
     @property
     def cells(self) -> tuple[str, ...]:
@@ -349,6 +377,11 @@ class SynthConfig:
         """
         if self.seed < 0:
             raise UsageError(f"seed must be >= 0, got {self.seed}")
+        for name in ("compat_scale", "activity_scale", "distance_slope", "composition_scale"):
+            if not math.isfinite(getattr(self, name)):
+                raise UsageError(f"{name} must be a finite number, got {getattr(self, name)}")
+        if self.composition_scale < 0:
+            raise UsageError(f"composition_scale must be >= 0, got {self.composition_scale}")
         for name in ("n_enhancers", "n_promoters", "pairs_per_cell", "n_active", "n_blocks"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -404,9 +437,10 @@ class SynthTruth:
         Per-cell bias solved for the target prevalence.
     terms : pandas.DataFrame
         One row per row of the generated table: ``compat`` (a * compat), ``activity``
-        (b * activity), ``decay``, ``bias``, ``logit`` and ``zeroshot_logit`` (the rule with
-        the training cells' mean activity in place of the cell's own; no bias), i.e. the best
-        score a model that does not know the cell can give.
+        (b * activity), ``composition`` (g * composition), ``decay``, ``bias``, ``logit`` and
+        ``zeroshot_logit`` (the rule with the training cells' mean activity in place of the
+        cell's own; no bias), i.e. the best score a model that does not know the cell can
+        give.
     """
 
     config: SynthConfig
@@ -648,6 +682,9 @@ def generate_with_truth(
         compat += w * fe[pool_e, idx[tf_e]] * fp[pool_p, idx[tf_p]]
     compat = cfg.compat_scale * _zscore(compat)
     decay = -cfg.distance_slope * np.log10(pool_d.astype(np.float64))
+    # GC composition of both windows (A/B-compartment-like): z(GC_E) + z(GC_P), SD 1 * g
+    comp = _zscore(gc_content(e_codes))[pool_e] + _zscore(gc_content(p_codes))[pool_p]
+    comp = cfg.composition_scale * _zscore(comp)
 
     active, weights = _tf_sets(cfg)
     wvec = np.array([weights[tf] for tf in CELL_TFS])
@@ -674,7 +711,7 @@ def generate_with_truth(
     frames, terms, bias = [], [], {}
     for ci, cell in enumerate(cfg.cells):
         rows = common if common is not None else draw(ci + 1)
-        base = compat[rows] + act[cell][rows] + decay[rows]
+        base = compat[rows] + act[cell][rows] + comp[rows] + decay[rows]
         bias[cell] = round(_solve_bias(base, cfg.prevalence), 6)
         logit = base + bias[cell]
         prob = _sigmoid(logit)
@@ -706,10 +743,11 @@ def generate_with_truth(
                 {
                     "compat": compat[rows],
                     "activity": act[cell][rows],
+                    "composition": comp[rows],
                     "decay": decay[rows],
                     "bias": bias[cell],
                     "logit": logit,
-                    "zeroshot_logit": compat[rows] + act_pop[rows] + decay[rows],
+                    "zeroshot_logit": compat[rows] + act_pop[rows] + comp[rows] + decay[rows],
                 }
             )
         )
