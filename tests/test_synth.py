@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -20,6 +21,11 @@ FASTA = REPO / "example_data" / "genome" / "hg38_chr20_0-3000000.fa"
 EXAMPLE = REPO / "example_data" / "synth"
 
 CODE = {b: i for i, b in enumerate("ACGTN")}
+
+#: The configuration of example_data/synth (the command in its README).
+EXAMPLE_CONFIG = synth.SynthConfig(
+    seed=0, n_enhancers=600, n_promoters=200, pairs_per_cell=2000, composition_scale=1.5
+)
 
 
 def enc(seq: str) -> np.ndarray:
@@ -270,9 +276,17 @@ def test_write_bedpe_roundtrip(gen, tmp_path):
     np.testing.assert_allclose(back["true_prob"].astype(float), part["true_prob"], atol=1e-6)
 
 
-def test_example_data_is_reproducible(gen):
-    """example_data/synth was written by the documented command (seed 0, defaults)."""
-    df, _ = gen
+@pytest.fixture(scope="module")
+def gen_example() -> tuple[pd.DataFrame, synth.SynthTruth]:
+    return synth.generate_with_truth(EXAMPLE_CONFIG, FASTA)
+
+
+def test_example_data_is_reproducible(gen_example):
+    """example_data/synth was written by the documented command."""
+    df, _ = gen_example
+    rule = json.loads((EXAMPLE / "rule.json").read_text())
+    assert rule["config"]["composition_scale"] == EXAMPLE_CONFIG.composition_scale
+    assert rule["config"]["pairs_per_cell"] == EXAMPLE_CONFIG.pairs_per_cell
     for cell in ("T1", "U2"):
         back = read_bedpe(EXAMPLE / f"{cell}.bedpe")
         part = df[df["cell"] == cell]
@@ -312,3 +326,45 @@ def test_make_synth_script(tmp_path):
     assert row["n"] == len(c) == 200 and row["n_pos"] == c["label"].sum()
     assert row["role"] == "unseen"
     assert mod.main(args) != 0  # refuses to overwrite without --force
+
+
+def test_gc_content():
+    codes = np.array([enc("GGCCAT"), enc("ATNNNN"), enc("NNNNNN")])
+    np.testing.assert_allclose(synth.gc_content(codes), [4 / 6, 0.0, 0.5])
+
+
+def test_composition_term(gen, gen_example):
+    """The GC term is off by default and, when on, is g * z(z(GC_E) + z(GC_P)) of the windows."""
+    _, truth = gen
+    assert (truth.terms["composition"] == 0).all()
+    df, truth = gen_example
+    t = truth.terms
+    logit = t["compat"] + t["activity"] + t["composition"] + t["decay"] + t["bias"]
+    np.testing.assert_allclose(df[synth.COL_TRUE_PROB], 1 / (1 + np.exp(-logit)), atol=1e-9)
+    # recompute GC of the model's windows independently, with pyfaidx and str.count
+    cfg = truth.config
+    fa = pyfaidx.Fasta(str(FASTA))
+    part = df[df["cell"] == "T1"].iloc[:300]
+
+    def gc(chrom, start, end, window):
+        mid = (start + end) // 2
+        s = str(fa[chrom][mid - window // 2 : mid - window // 2 + window]).upper()
+        acgt = sum(s.count(b) for b in "ACGT")
+        return (s.count("G") + s.count("C")) / acgt
+
+    ge = [gc(r.chrom1, r.start1, r.end1, cfg.enhancer_window) for r in part.itertuples()]
+    gp = [gc(r.chrom2, r.start2, r.end2, cfg.promoter_window) for r in part.itertuples()]
+    comp = t["composition"].to_numpy()[: len(part)]
+    # z-scores are over all anchors, so check the linear relation, not the values
+    x = np.column_stack([ge, gp, np.ones(len(part))])
+    coef, res, *_ = np.linalg.lstsq(x, comp, rcond=None)
+    assert coef[0] > 0 and coef[1] > 0
+    assert np.allclose(x @ coef, comp, atol=1e-6)
+    fa.close()
+
+
+def test_composition_scale_validation():
+    with pytest.raises(UsageError, match="composition_scale"):
+        synth.SynthConfig(composition_scale=-1.0).validate()
+    with pytest.raises(UsageError, match="compat_scale"):
+        synth.SynthConfig(compat_scale=float("nan")).validate()
