@@ -1008,6 +1008,24 @@ def _distance_auprs(data: PairData, split: Split, cfg: TrainConfig, plans) -> di
     return out
 
 
+def _log_validation_summary(val: dict[str, Any], log: Log) -> None:
+    """One line per validation set: the kept model's AUPR beside distance and prevalence.
+
+    ``val`` is the model card's ``validation`` dict (``aupr_zero_shot``, optional
+    ``aupr_adapted``, ``distance_aupr``, ``prevalence``, ``n`` per set).
+    """
+    for name, v in val.items():
+        adapted = v.get("aupr_adapted")
+        parts = [f"zero-shot AUPR {_fmt(v['aupr_zero_shot'])}"]
+        if adapted is not None:
+            parts.append(f"adapted {_fmt(adapted)}")
+        parts.append(f"distance baseline {_fmt(v['distance_aupr'])}")
+        log(
+            f"kept model on {name} (n {v['n']}, prevalence {_fmt(v['prevalence'])}): "
+            + ", ".join(parts)
+        )
+
+
 def _collapse_check(prob: np.ndarray, y: np.ndarray | None = None) -> dict[str, Any]:
     """Collapse detector on validation probabilities.
 
@@ -1129,6 +1147,7 @@ def _train_sklearn(data, cfg, split, out, windows, log, force, data_files) -> Tr
         force=force,
     )
     card["fingerprint"] = fp
+    _log_validation_summary(val, log)
     log(f"wrote {out} (fingerprint {fp})")
     return TrainResult(out, fp, 1, score, 1, "epochs", [row], card, split)
 
@@ -1574,6 +1593,7 @@ def _torch_loop(
         force=force,
     )
     card["fingerprint"] = fp
+    _log_validation_summary(card["validation"], log)
     log(
         f"wrote {out}: best epoch {best_epoch} of {epochs_run} (stopped by {stopped}), "
         f"fingerprint {fp}"
