@@ -349,12 +349,22 @@ def test_resume_matches_uninterrupted_run(tmp_path):
 
 def test_crossattn_and_sklearn_baselines(tmp_path):
     data = make_data()
-    train(
+    lines: list[str] = []
+    res = train(
         data,
         tiny_train(model="crossattn", epochs=1, steps_per_epoch=4),
         tiny_model(),
         tmp_path / "ca",
+        log=lines.append,
     )
+    # the closing summary: held-out AUPR beside distance; no "adapted" without prototypes
+    kept = [x for x in lines if x.startswith("kept model on ")]
+    v = res.model_card["validation"][VAL_CELLS]
+    assert kept[0] == (
+        f"kept model on {VAL_CELLS} (n {v['n']}, prevalence {v['prevalence']:.3f}): "
+        f"zero-shot AUPR {v['aupr_zero_shot']:.3f}, distance baseline {v['distance_aupr']:.3f}"
+    )
+    assert len(kept) == 2
     ca = Predictor.load(tmp_path / "ca", "cpu")
     s = ca.score(data.subset(np.arange(20)))
     assert np.array_equal(s["r_e"], np.zeros(20)) and np.allclose(s["logit"], s["u_i"])

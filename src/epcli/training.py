@@ -1008,17 +1008,17 @@ def _distance_auprs(data: PairData, split: Split, cfg: TrainConfig, plans) -> di
     return out
 
 
-def _log_validation_summary(val: dict[str, Any], log: Log) -> None:
+def _log_validation_summary(val: dict[str, Any], log: Log, prototypes: bool) -> None:
     """One line per validation set: the kept model's AUPR beside distance and prevalence.
 
-    ``val`` is the model card's ``validation`` dict (``aupr_zero_shot``, optional
-    ``aupr_adapted``, ``distance_aupr``, ``prevalence``, ``n`` per set).
+    ``val`` is the model card's ``validation`` dict (``aupr_zero_shot``, ``aupr_adapted``,
+    ``distance_aupr``, ``prevalence``, ``n`` per set); the adapted AUPR is shown only for a
+    model with prototypes (``prototypes``).
     """
     for name, v in val.items():
-        adapted = v.get("aupr_adapted")
         parts = [f"zero-shot AUPR {_fmt(v['aupr_zero_shot'])}"]
-        if adapted is not None:
-            parts.append(f"adapted {_fmt(adapted)}")
+        if prototypes:
+            parts.append(f"adapted {_fmt(v.get('aupr_adapted'))}")
         parts.append(f"distance baseline {_fmt(v['distance_aupr'])}")
         log(
             f"kept model on {name} (n {v['n']}, prevalence {_fmt(v['prevalence'])}): "
@@ -1147,7 +1147,7 @@ def _train_sklearn(data, cfg, split, out, windows, log, force, data_files) -> Tr
         force=force,
     )
     card["fingerprint"] = fp
-    _log_validation_summary(val, log)
+    _log_validation_summary(val, log, prototypes=False)
     log(f"wrote {out} (fingerprint {fp})")
     return TrainResult(out, fp, 1, score, 1, "epochs", [row], card, split)
 
@@ -1593,7 +1593,7 @@ def _torch_loop(
         force=force,
     )
     card["fingerprint"] = fp
-    _log_validation_summary(card["validation"], log)
+    _log_validation_summary(card["validation"], log, prototypes=is_prism)
     log(
         f"wrote {out}: best epoch {best_epoch} of {epochs_run} (stopped by {stopped}), "
         f"fingerprint {fp}"
