@@ -19,8 +19,8 @@ The rule, for an enhancer window E, a promoter window P at distance d in cell c:
 - ``composition(E, P) = z(GC_E) + z(GC_P)``, scaled to unit SD: GC-rich windows interact
   more, as GC-rich, gene-dense A-compartment chromatin does. Off by default (g = 0); the
   bundled example set turns it on so that a model trained for a minute on a CPU has a
-  sequence signal it can learn from a few hundred windows (the motif terms cannot be learnt
-  from so little sequence; see docs/synthetic.md).
+  sequence signal it can learn from a few hundred windows (none of the models tried learns the
+  motif terms from so little sequence; see docs/synthetic.md).
 - ``m_X(TF)`` is ``log1p(count)`` of matches of the TF's consensus (IUPAC, both strands, up to
   a few mismatches) in the window the model sees, standardised over the anchors.
 - ``bias_c`` is solved by bisection so that the cell's mean probability equals the target
