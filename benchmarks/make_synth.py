@@ -92,6 +92,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=d.composition_scale,
         help="g: SD of the GC-composition term (0 leaves it out)",
     )
+    p.add_argument(
+        "--cell-composition-scale",
+        type=float,
+        default=d.cell_composition_scale,
+        help="h: SD of the cell-specific enhancer-GC term, sign alternating over the cells "
+        "(0 leaves it out)",
+    )
     p.add_argument("--force", action="store_true", help="replace files in a non-empty folder")
     return p.parse_args(argv)
 
@@ -148,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         activity_scale=args.activity_scale,
         distance_slope=args.distance_slope,
         composition_scale=args.composition_scale,
+        cell_composition_scale=args.cell_composition_scale,
     )
     out: Path = args.out
     try:

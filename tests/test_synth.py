@@ -363,7 +363,46 @@ def test_composition_term(gen, gen_example):
     fa.close()
 
 
+def test_cell_composition_term(gen):
+    """h * s_c * z(GC_E): signs alternate over the cells; zero-shot uses the training mean."""
+    df0, truth0 = gen
+    assert (truth0.terms["cell_composition"] == 0).all()
+    cfg = synth.SynthConfig(seed=0, cell_composition_scale=2.0)
+    df, truth = synth.generate_with_truth(cfg, FASTA)
+    t = truth.terms
+    logit = t["compat"] + t["activity"] + t["cell_composition"] + t["decay"] + t["bias"]
+    np.testing.assert_allclose(df[synth.COL_TRUE_PROB], 1 / (1 + np.exp(-logit)), atol=1e-9)
+    # the same pairs in every cell: T2 and U1 carry minus T1's term, T3 and U2 T1's term
+    term = {c: t.loc[df["cell"] == c, "cell_composition"].to_numpy() for c in cfg.cells}
+    assert term["T1"].std() > 1.0
+    np.testing.assert_allclose(term["T2"], -term["T1"])
+    np.testing.assert_allclose(term["T3"], term["T1"])
+    np.testing.assert_allclose(term["U1"], -term["T1"])
+    np.testing.assert_allclose(term["U2"], term["T1"])
+    # T1's term is a rising linear function of the enhancer window's GC (pyfaidx, str.count)
+    fa = pyfaidx.Fasta(str(FASTA))
+    part = df[df["cell"] == "T1"].iloc[:200]
+    gc = []
+    for r in part.itertuples():
+        mid = (r.start1 + r.end1) // 2
+        w = str(fa[r.chrom1][mid - 1500 : mid + 1500]).upper()
+        gc.append((w.count("G") + w.count("C")) / sum(w.count(b) for b in "ACGT"))
+    fa.close()
+    slope, icpt = np.polyfit(gc, term["T1"][:200], 1)
+    assert slope > 0
+    np.testing.assert_allclose(slope * np.array(gc) + icpt, term["T1"][:200], atol=1e-6)
+    # the zero-shot oracle adds the training cells' mean sign (+1 - 1 + 1) / 3 of the term
+    base = synth.generate_with_truth(synth.SynthConfig(seed=0), FASTA)[1].terms
+    rows = (df["cell"] == "U1").to_numpy()
+    np.testing.assert_allclose(
+        t["zeroshot_logit"][rows] - base["zeroshot_logit"][rows], term["T1"] / 3, atol=1e-9
+    )
+    assert not np.array_equal(df[schema.COL_LABEL], df0[schema.COL_LABEL])
+
+
 def test_composition_scale_validation():
+    with pytest.raises(UsageError, match="cell_composition_scale"):
+        synth.SynthConfig(cell_composition_scale=-0.5).validate()
     with pytest.raises(UsageError, match="composition_scale"):
         synth.SynthConfig(composition_scale=-1.0).validate()
     with pytest.raises(UsageError, match="compat_scale"):

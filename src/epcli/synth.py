@@ -7,7 +7,8 @@ ceiling that a model can reach on such a set; the distance-only AUPR is the floo
 
 The rule, for an enhancer window E, a promoter window P at distance d in cell c::
 
-    logit = a * compat(E, P) + b * activity_c(E) + g * composition(E, P) - c * log10(d) + bias_c
+    logit = a * compat(E, P) + b * activity_c(E) + g * composition(E, P)
+            + h * s_c * z(GC_E) - c * log10(d) + bias_c
     label ~ Bernoulli(sigmoid(logit))
 
 - ``compat(E, P) = sum_(i, j) W[i, j] * m_E(i) * m_P(j)``, a fixed sparse interaction matrix
@@ -21,6 +22,8 @@ The rule, for an enhancer window E, a promoter window P at distance d in cell c:
   bundled example set turns it on so that a model trained for a minute on a CPU has a
   sequence signal it can learn from a few hundred windows (none of the models tried learns the
   motif terms from so little sequence; see docs/synthetic.md).
+- ``h * s_c * z(GC_E)``: a cell-specific enhancer-GC term whose sign alternates over the
+  cells (off by default, h = 0), for testing adaptation with a signal that is learnable.
 - ``m_X(TF)`` is ``log1p(count)`` of matches of the TF's consensus (IUPAC, both strands, up to
   a few mismatches) in the window the model sees, standardised over the anchors.
 - ``bias_c`` is solved by bisection so that the cell's mean probability equals the target
@@ -335,6 +338,11 @@ class SynthConfig:
     composition_scale : float
         g of the rule: SD of the cell-invariant GC-composition term (0, the default, leaves
         it out).
+    cell_composition_scale : float
+        h of the rule: SD of a cell-specific term on the enhancer's GC, ``h * s_c * z(GC_E)``,
+        whose sign ``s_c`` alternates over :attr:`cells` (+1 for the 1st, 3rd, ... cell, -1
+        for the 2nd, 4th, ...); 0, the default, leaves it out. A cell-specific signal that a
+        model can learn from little sequence, for testing adaptation.
     """
 
     seed: int = 0
@@ -361,6 +369,7 @@ class SynthConfig:
     activity_scale: float = 1.5
     distance_slope: float = 1.5
     composition_scale: float = 0.0
+    cell_composition_scale: float = 0.0
 
     @property
     def cells(self) -> tuple[str, ...]:
@@ -377,11 +386,13 @@ class SynthConfig:
         """
         if self.seed < 0:
             raise UsageError(f"seed must be >= 0, got {self.seed}")
-        for name in ("compat_scale", "activity_scale", "distance_slope", "composition_scale"):
+        scales = ("compat_scale", "activity_scale", "distance_slope")
+        for name in (*scales, "composition_scale", "cell_composition_scale"):
             if not math.isfinite(getattr(self, name)):
                 raise UsageError(f"{name} must be a finite number, got {getattr(self, name)}")
-        if self.composition_scale < 0:
-            raise UsageError(f"composition_scale must be >= 0, got {self.composition_scale}")
+        for name in ("composition_scale", "cell_composition_scale"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("n_enhancers", "n_promoters", "pairs_per_cell", "n_active", "n_blocks"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -437,10 +448,10 @@ class SynthTruth:
         Per-cell bias solved for the target prevalence.
     terms : pandas.DataFrame
         One row per row of the generated table: ``compat`` (a * compat), ``activity``
-        (b * activity), ``composition`` (g * composition), ``decay``, ``bias``, ``logit`` and
-        ``zeroshot_logit`` (the rule with the training cells' mean activity in place of the
-        cell's own; no bias), i.e. the best score a model that does not know the cell can
-        give.
+        (b * activity), ``composition`` (g * composition), ``cell_composition`` (h * s_c *
+        z(GC_E)), ``decay``, ``bias``, ``logit`` and ``zeroshot_logit`` (the rule with the
+        training cells' mean of the cell-specific terms in place of the cell's own; no bias),
+        i.e. the best score a model that does not know the cell can give.
     """
 
     config: SynthConfig
@@ -683,8 +694,15 @@ def generate_with_truth(
     compat = cfg.compat_scale * _zscore(compat)
     decay = -cfg.distance_slope * np.log10(pool_d.astype(np.float64))
     # GC composition of both windows (A/B-compartment-like): z(GC_E) + z(GC_P), SD 1 * g
-    comp = _zscore(gc_content(e_codes))[pool_e] + _zscore(gc_content(p_codes))[pool_p]
-    comp = cfg.composition_scale * _zscore(comp)
+    gc_e = _zscore(gc_content(e_codes))[pool_e]
+    comp = cfg.composition_scale * _zscore(gc_e + _zscore(gc_content(p_codes))[pool_p])
+    # cell-specific enhancer GC: h * s_c * z(GC_E), s_c = +1, -1, +1, ... over cfg.cells
+    gc_e = _zscore(gc_e)
+    cell_comp = {
+        c: cfg.cell_composition_scale * (1.0 if i % 2 == 0 else -1.0) * gc_e
+        for i, c in enumerate(cfg.cells)
+    }
+    cell_comp_pop = np.mean([cell_comp[c] for c in cfg.train_cells], axis=0)
 
     active, weights = _tf_sets(cfg)
     wvec = np.array([weights[tf] for tf in CELL_TFS])
@@ -711,7 +729,7 @@ def generate_with_truth(
     frames, terms, bias = [], [], {}
     for ci, cell in enumerate(cfg.cells):
         rows = common if common is not None else draw(ci + 1)
-        base = compat[rows] + act[cell][rows] + comp[rows] + decay[rows]
+        base = compat[rows] + act[cell][rows] + comp[rows] + cell_comp[cell][rows] + decay[rows]
         bias[cell] = round(_solve_bias(base, cfg.prevalence), 6)
         logit = base + bias[cell]
         prob = _sigmoid(logit)
@@ -744,10 +762,15 @@ def generate_with_truth(
                     "compat": compat[rows],
                     "activity": act[cell][rows],
                     "composition": comp[rows],
+                    "cell_composition": cell_comp[cell][rows],
                     "decay": decay[rows],
                     "bias": bias[cell],
                     "logit": logit,
-                    "zeroshot_logit": compat[rows] + act_pop[rows] + comp[rows] + decay[rows],
+                    "zeroshot_logit": compat[rows]
+                    + act_pop[rows]
+                    + comp[rows]
+                    + cell_comp_pop[rows]
+                    + decay[rows],
                 }
             )
         )
