@@ -19,7 +19,6 @@ A benchmark-sized set::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -166,12 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                 "output folder already holds BEDPE files", path=out, hint="use --force"
             )
         df, truth = synth.generate_with_truth(cfg, args.genome)
-        out.mkdir(parents=True, exist_ok=True)
-        for cell in cfg.cells:
-            synth.write_bedpe(df[df[schema.COL_CELL] == cell], out / f"{cell}.bedpe")
-        rule = truth.to_json()
-        rule["genome"] = args.genome.name
-        (out / "rule.json").write_text(json.dumps(rule, indent=1) + "\n", encoding="utf-8")
+        synth.write_set(df, truth, out, args.genome.name)
         summary = summarise(df, truth)
         summary.to_csv(out / "summary.tsv", sep="\t", index=False, float_format="%.4f")
     except EpcliError as exc:

@@ -259,12 +259,7 @@ def load_data(args: argparse.Namespace) -> tuple[pd.DataFrame, np.ndarray | None
         )
         t0 = time.perf_counter()
         df, truth = synth.generate_with_truth(cfg, args.genome)
-        data_dir.mkdir(parents=True, exist_ok=True)
-        for cell in cfg.cells:
-            synth.write_bedpe(df[df[schema.COL_CELL] == cell], data_dir / f"{cell}.bedpe")
-        rule = truth.to_json()
-        rule["genome"] = args.genome.name
-        (data_dir / "rule.json").write_text(json.dumps(rule, indent=1) + "\n", encoding="utf-8")
+        rule = synth.write_set(df, truth, data_dir, args.genome.name)
         _log(f"generated {len(df):,} rows in {time.perf_counter() - t0:.1f} s -> {data_dir}")
         meta = {"source": "generated", "config": rule["config"], "active": rule["active"]}
         return df, truth.terms["zeroshot_logit"].to_numpy(), meta

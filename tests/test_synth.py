@@ -305,7 +305,7 @@ def test_config_validation():
         synth.generate(synth.SynthConfig(n_enhancers=8, n_promoters=4, pairs_per_cell=500), FASTA)
 
 
-def test_make_synth_script(tmp_path):
+def test_make_synth_script(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("make_synth", REPO / "benchmarks/make_synth.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -325,7 +325,14 @@ def test_make_synth_script(tmp_path):
     row = summary[(summary["cell"] == "C") & (summary["split"] == "all")].iloc[0]
     assert row["n"] == len(c) == 200 and row["n_pos"] == c["label"].sum()
     assert row["role"] == "unseen"
+    rule = json.loads((out / "rule.json").read_text())
+    assert rule["genome"] == FASTA.name and rule["config"]["seed"] == 3
+    assert sorted(rule["active"]) == ["A", "B", "C"] and rule["roles"]["C"] == "unseen"
     assert mod.main(args) != 0  # refuses to overwrite without --force
+    bad = tmp_path / "bad"
+    assert mod.main(["-o", str(bad), "--cell-composition-scale", "-1"]) == 2
+    assert "cell_composition_scale must be >= 0, got -1.0" in capsys.readouterr().err
+    assert not bad.exists()  # nothing written for a bad option
 
 
 def test_gc_content():

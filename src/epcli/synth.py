@@ -37,10 +37,12 @@ lie in the same block, so no test sequence is ever part of a training pair.
 from __future__ import annotations
 
 import bisect
+import json
 import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -818,6 +820,36 @@ def write_bedpe(df: pd.DataFrame, path: str | os.PathLike) -> None:
             for c in SYNTH_COLUMNS
         ]
         fh.writelines("\t".join(r) + "\n" for r in zip(*cols, strict=True))
+
+
+def write_set(
+    df: pd.DataFrame, truth: SynthTruth, folder: str | os.PathLike, genome_name: str
+) -> dict:
+    """Write a generated set: ``<cell>.bedpe`` per cell and ``rule.json``.
+
+    Parameters
+    ----------
+    df, truth : pandas.DataFrame, SynthTruth
+        The output of :func:`generate_with_truth`.
+    folder : str or path-like
+        Created if missing; files in it are replaced (each written atomically).
+    genome_name : str
+        File name of the FASTA, recorded in ``rule.json`` as ``genome``.
+
+    Returns
+    -------
+    dict
+        The rule as written (:meth:`SynthTruth.to_json` plus ``genome``).
+    """
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for cell in truth.config.cells:
+        write_bedpe(df[df[schema.COL_CELL] == cell], out / f"{cell}.bedpe")
+    rule = truth.to_json()
+    rule["genome"] = genome_name
+    with open_text_output(out / "rule.json") as fh:
+        fh.write(json.dumps(rule, indent=1) + "\n")
+    return rule
 
 
 def aupr_by_cell(df: pd.DataFrame, score: np.ndarray | str) -> pd.Series:
