@@ -1,0 +1,16 @@
+"""TF motif prior: position frequency matrices from JASPAR (offline, via pyjaspar's bundled
+SQLite releases) or from a user's JASPAR / MEME file, as log-odds matrices for both strands.
+
+This package knows nothing of models or devices; :mod:`epcli.model.motif` turns a
+:class:`MotifSet` into the first layer of the motif-grounded encoder.
+"""
+
+from epcli.motifs.pwm import (
+    DEFAULT_BACKGROUND,
+    DEFAULT_MOTIFS,
+    Motif,
+    MotifSet,
+    load_motifs,
+)
+
+__all__ = ["DEFAULT_BACKGROUND", "DEFAULT_MOTIFS", "Motif", "MotifSet", "load_motifs"]

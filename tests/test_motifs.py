@@ -1,0 +1,170 @@
+"""The motif prior (JASPAR offline, motif files, log-odds) and the PWM scan."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from tests.conftest import TEST_DATA
+
+from epcli.errors import EpcliError, UsageError
+from epcli.model.encoder import one_hot
+from epcli.model.motif import LEVELS, RES, MotifScanner, _strand_max
+from epcli.motifs import DEFAULT_BACKGROUND, Motif, MotifSet, load_motifs
+
+TINY_MOTIFS = TEST_DATA / "tiny_motifs.jaspar"
+CODE = {b: i for i, b in enumerate("ACGTN")}
+
+
+def codes_of(seq: str) -> np.ndarray:
+    return np.array([CODE[b] for b in seq], dtype=np.uint8)
+
+
+def test_jaspar_loads_with_the_network_blocked():
+    code = textwrap.dedent(
+        """
+        import socket
+        def no_net(*a, **k):
+            raise OSError("network blocked")
+        socket.socket = no_net
+        socket.create_connection = no_net
+        socket.getaddrinfo = no_net
+        from epcli.motifs import load_motifs
+        ms = load_motifs("jaspar2024")
+        by_id = dict(zip(ms.ids, ms.names))
+        print(len(ms), by_id["MA0099.4"], by_id["MA0139.2"], ms.release, ms.checksum())
+        print(len(load_motifs("jaspar2026")))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    first, second = out.stdout.splitlines()
+    n, fosjun, ctcf, release, checksum = first.split()
+    # JASPAR 2024 CORE vertebrates, latest version per base ID: 879 matrices; 2026: 1,019
+    assert (n, fosjun, ctcf, release) == ("879", "FOS::JUN", "CTCF", "JASPAR2024")
+    assert len(checksum) == 16 and second == "1019"
+
+
+def test_jaspar_is_non_redundant_and_selects_taxon():
+    ms = load_motifs("jaspar2024")
+    bases = [i.split(".")[0] for i in ms.ids]
+    assert len(bases) == len(set(bases))  # one version per base ID
+    assert "MA0099.4" in ms.ids and "MA0099.3" not in ms.ids  # the latest version
+    plants = load_motifs("jaspar:2024:CORE:plants")
+    assert 0 < len(plants) and not set(plants.ids) & set(ms.ids)
+    with pytest.raises(UsageError, match="not available"):
+        load_motifs("jaspar:1999")
+
+
+def test_log_odds_by_hand():
+    m = Motif("X1", "X", np.array([[8, 0], [0, 0], [0, 8], [0, 0]], dtype=float))
+    lo = m.log_odds()
+    bg = np.asarray(DEFAULT_BACKGROUND)
+    # column 1: counts (8, 0, 0, 0) + 0.8 * background, normalised
+    p = (np.array([8, 0, 0, 0]) + 0.8 * bg) / (8 + 0.8)
+    assert lo[:, 0] == pytest.approx(np.log2(p / bg))
+    # frequencies (columns summing to 1) are read as 100 sites
+    mf = Motif("X2", "X", np.array([[1.0], [0.0], [0.0], [0.0]]))
+    p1 = (np.array([100, 0, 0, 0]) + 0.8 * bg) / 100.8
+    assert mf.log_odds()[:, 0] == pytest.approx(np.log2(p1 / bg))
+
+
+def test_scan_equals_hand_computed_log_odds_on_both_strands():
+    m = Motif("AC", "ACG", np.array([[9, 1, 0], [1, 9, 0], [0, 0, 10], [0, 0, 0]], float))
+    w = m.log_odds()  # (4, 3)
+    seq = "TTACGTTCGTAA"  # ACG at 2 (forward); CGT at 7 is ACG on the reverse strand
+    x = one_hot(torch.as_tensor(codes_of(seq)).long()[None]).contiguous()
+    s = _strand_max(x, torch.as_tensor(w, dtype=torch.float32)[None]).numpy()[0, 0]
+    comp = {"A": "T", "C": "G", "G": "C", "T": "A"}
+    for i in range(len(seq) - 2):
+        kmer = seq[i : i + 3]
+        fwd = sum(w["ACGT".index(b), j] for j, b in enumerate(kmer))
+        rc = "".join(comp[b] for b in reversed(kmer))
+        rev = sum(w["ACGT".index(b), j] for j, b in enumerate(rc))
+        assert s[i] == pytest.approx(max(fwd, rev), abs=1e-5), (i, kmer)
+    best = float(w.max(axis=0).sum())
+    assert s[2] == pytest.approx(best, abs=1e-5) and s[7] == pytest.approx(best, abs=1e-5)
+
+
+def _scanner(ms: MotifSet, n_bins: int = 4) -> MotifScanner:
+    w, lengths, _ = ms.log_odds_tensor()
+    sc = MotifScanner(len(ms), w.shape[2], n_bins, 0, 1, finetune=False, cache_bytes=2**20)
+    sc.set_matrices(w, lengths)
+    return sc
+
+
+def test_planted_motif_is_found_in_the_right_ring():
+    ms = load_motifs(TINY_MOTIFS)
+    ctcf = ms.ids.index("MA0139.2")
+    site = ms.motifs[ctcf].consensus()
+    rng = np.random.default_rng(0)
+    length = 800
+    bg = "".join(rng.choice(list("ACGT"), size=length))
+    sc = _scanner(ms)
+    base = sc(torch.as_tensor(codes_of(bg)).long()[None])[0, ctcf]
+    # rings of an 800 bp window with 4 rings: 100 bp each side of the centre per ring
+    for pos, ring in ((395, 0), (250, 1), (130, 2), (20, 3), (700, 3)):
+        seq = bg[:pos] + site + bg[pos + len(site) :]
+        st = sc(torch.as_tensor(codes_of(seq)).long()[None])[0, ctcf]
+        gained = st[:, LEVELS.index(0.95)] - base[:, LEVELS.index(0.95)]
+        assert gained[ring] >= 1 and gained.sum() == pytest.approx(gained[ring]), (pos, gained)
+        assert st[ring, -1] == pytest.approx(1.0, abs=1e-5)  # best relative score: the consensus
+
+
+def test_scan_is_strand_symmetric_and_memoised():
+    from epcli.model.encoder import reverse_complement
+
+    ms = load_motifs(TINY_MOTIFS)
+    sc = _scanner(ms)
+    rng = np.random.default_rng(1)
+    codes = torch.as_tensor(rng.integers(0, 4, size=(5, 600))).long()
+    a = sc(codes)
+    assert sc.scans == 5
+    b = sc(reverse_complement(codes))
+    assert sc.scans == 5  # both orientations of a window are one memo entry
+    assert torch.equal(a, b)
+    c = sc(torch.cat([codes, codes[:2]]))
+    assert sc.scans == 5 and torch.equal(c[5:], a[:2])
+    assert RES >= 1
+
+
+def test_motif_files_jaspar_and_meme(tmp_path):
+    ms = load_motifs(TINY_MOTIFS)
+    assert ms.names == ["CREB1", "NFYA", "GABPA", "SP1", "FOS::JUN", "CTCF"]
+    meme = tmp_path / "m.meme"
+    meme.write_text(
+        "MEME version 4\n\nALPHABET= ACGT\n\nMOTIF M1 ONE\n"
+        "letter-probability matrix: alength= 4 w= 3 nsites= 10 E= 0\n"
+        " 1.0 0.0 0.0 0.0\n 0.0 1.0 0.0 0.0\n 0.0 0.0 0.5 0.5\n\n"
+        "MOTIF M2\nletter-probability matrix: alength= 4 w= 2\n 0.25 0.25 0.25 0.25\n"
+        " 0 0 0 1\n"
+    )
+    mm = load_motifs(meme)
+    assert mm.ids == ["M1", "M2"] and mm.names == ["ONE", "M2"]
+    assert mm.motifs[0].counts[:, 2] == pytest.approx([0, 0, 5, 5])
+    assert mm.motifs[1].counts[:, 0] == pytest.approx([5, 5, 5, 5])  # nsites 20 by default
+
+
+@pytest.mark.parametrize(
+    "text, msg",
+    [
+        ("A [ 1 2 ]\n", "text before the first"),
+        (">M1 X\nA [ 1 2 ]\nC [ 1 2 ]\nG [ 1 2 ]\n", "needs 4 rows"),
+        (">M1 X\nA [ 1 2 ]\nC [ 1 x ]\nG [ 1 2 ]\nT [ 1 -2 ]\n", "non-negative"),
+        (">M1 X\nA [1]\nC [1]\nG [1]\nT [1]\n>M1 Y\nA [1]\nC [1]\nG [1]\nT [1]\n", "twice"),
+    ],
+)
+def test_bad_motif_files_name_the_line(tmp_path, text, msg):
+    p = tmp_path / "bad.jaspar"
+    p.write_text(text)
+    with pytest.raises(EpcliError, match=msg):
+        load_motifs(p)
+
+
+def test_unknown_motif_spec_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="neither a JASPAR release nor a file"):
+        load_motifs(tmp_path / "missing.meme")
