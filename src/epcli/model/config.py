@@ -10,8 +10,14 @@ from typing import Any
 from epcli.configfile import check_type
 from epcli.errors import EpcliError
 
-#: Torch model kinds :func:`build_model` knows.
-MODEL_KINDS = ("prism", "crossattn")
+#: Torch model kinds :func:`build_model` knows: ``prism`` is the motif-grounded model (the
+#: default), ``prism-scratch`` the same U_I - R_E design over a from-scratch convolution and
+#: cross-attention encoder (for whole genomes on a GPU), ``crossattn`` a plain baseline.
+MODEL_KINDS = ("prism", "prism-scratch", "crossattn")
+#: Kinds with an environment resistance R_E and cell prototypes.
+PROTOTYPE_KINDS = ("prism", "prism-scratch")
+#: Kinds built on a motif set (their config records it).
+MOTIF_KINDS = ("prism",)
 
 
 @dataclass
@@ -21,7 +27,11 @@ class ModelConfig:
     Attributes
     ----------
     kind : str
-        ``"prism"`` (U_I - R_E over T) or ``"crossattn"`` (plain cross-attention baseline).
+        ``"prism"`` (motif-grounded U_I - R_E over T), ``"prism-scratch"`` (the same over a
+        from-scratch encoder) or ``"crossattn"`` (plain cross-attention baseline). The fields
+        ``motif*``, ``n_free_filters``, ``free_filter_len``, ``interaction_rank``,
+        ``use_interaction``, ``use_motif_prior`` and ``sparsity`` apply to ``prism``; the
+        encoder and attention fields to the other two.
     d_model : int
         Channels of the encoder and width of the tokens.
     stem_kernel : int
@@ -60,6 +70,35 @@ class ModelConfig:
         Bounds of the temperature T (``0 < t_min < t_max``).
     re_bound : float
         Bound of |R_E|.
+    motifs : str
+        Motif set of ``prism``: ``jaspar2024`` (default), ``jaspar2026``,
+        ``jaspar:RELEASE:COLLECTION:TAXON`` or a JASPAR/MEME file (see
+        :func:`epcli.motifs.load_motifs`).
+    motif_ids, motif_names : list of str or None
+        IDs and TF names of the loaded motifs, in the order of the PWM layer (filled in by
+        training; their number fixes the layer's shape).
+    motif_checksum : str or None
+        Checksum of the motif matrices (:meth:`epcli.motifs.MotifSet.checksum`).
+    motif_width : int
+        Length of the longest motif (padded width of the PWM layer).
+    motif_bins : int
+        Rings of distance from the window centre over which hits are pooled with learned
+        positional weights.
+    motif_finetune : bool
+        Train the PWM weights (slower: no scan can be reused); otherwise they stay frozen.
+    use_motif_prior : bool
+        Initialise the PWM layer from the motif set; ``False`` starts it at random (and
+        trains it), the ablation of the prior.
+    n_free_filters, free_filter_len : int
+        Free filters learned from scratch beside the PWMs, and their length (bp).
+    interaction_rank : int
+        Rank R of the enhancer x promoter motif interaction W = U^T V.
+    use_interaction : bool
+        Include the E x P interaction term in U_I.
+    sparsity : float
+        Weight of the L1 penalty on motif weights, interaction factors and R_E gates.
+    motif_cache_mb : int
+        Memory bound (MiB) of the memo of frozen scans (0 turns it off).
     """
 
     kind: str = "prism"
@@ -81,6 +120,20 @@ class ModelConfig:
     t_min: float = 0.25
     t_max: float = 4.0
     re_bound: float = 3.0
+    motifs: str = "jaspar2024"
+    motif_ids: list[str] | None = None
+    motif_names: list[str] | None = None
+    motif_checksum: str | None = None
+    motif_width: int = 0
+    motif_bins: int = 4
+    motif_finetune: bool = False
+    use_motif_prior: bool = True
+    n_free_filters: int = 4
+    free_filter_len: int = 15
+    interaction_rank: int = 8
+    use_interaction: bool = True
+    sparsity: float = 1e-3
+    motif_cache_mb: int = 2048
 
     def __post_init__(self) -> None:
         self.ms_kernels = tuple(self.ms_kernels)
@@ -137,6 +190,18 @@ class ModelConfig:
             raise bad("t_max", f"0 < t_min < t_max (t_min={self.t_min})")
         if not (math.isfinite(self.re_bound) and self.re_bound > 0):
             raise bad("re_bound", "a finite number > 0")
+        if self.motif_bins < 1:
+            raise bad("motif_bins", "an integer >= 1")
+        if self.motif_width < 0 or self.motif_cache_mb < 0 or self.n_free_filters < 0:
+            raise bad("motif_width", "motif_width, motif_cache_mb, n_free_filters >= 0")
+        if self.free_filter_len < 1 or self.interaction_rank < 1:
+            raise bad("interaction_rank", "interaction_rank and free_filter_len >= 1")
+        if not (math.isfinite(self.sparsity) and self.sparsity >= 0):
+            raise bad("sparsity", "a finite number >= 0")
+        if (self.motif_ids is None) != (self.motif_names is None) or (
+            self.motif_ids is not None and len(self.motif_ids) != len(self.motif_names or [])
+        ):
+            raise bad("motif_names", "one name per motif ID")
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
@@ -173,11 +238,21 @@ class ModelConfig:
 
     def components(self) -> dict[str, bool]:
         """Which optional components this config enables (for the model card)."""
-        prism = self.kind == "prism"
+        proto = self.kind in PROTOTYPE_KINDS
+        if self.kind in MOTIF_KINDS:
+            return {
+                "distance": self.use_distance,
+                "r_e": self.use_re,
+                "motif_prior": self.use_motif_prior,
+                "motif_finetune": self.motif_finetune,
+                "free_filters": self.n_free_filters > 0,
+                "interaction": self.use_interaction,
+                "sparsity": self.sparsity > 0,
+            }
         return {
             "distance": self.use_distance,
-            "r_e": prism and self.use_re,
-            "rope": prism and self.use_rope,
+            "r_e": proto and self.use_re,
+            "rope": proto and self.use_rope,
             "multi_scale": True,
             "cross_attention": True,
         }
@@ -200,7 +275,9 @@ def build_model(cfg: ModelConfig, seed: int | None = None):
     Parameters
     ----------
     cfg : ModelConfig
-        ``cfg.kind`` picks :class:`~epcli.model.prism.PrismModel` or
+        ``cfg.kind`` picks :class:`~epcli.model.motif.MotifPrismModel` (``prism``; its PWM
+        layer is zero until :meth:`~epcli.model.motif.MotifPrismModel.set_motifs` or a state
+        dict fills it), :class:`~epcli.model.prism.PrismModel` (``prism-scratch``) or
         :class:`~epcli.model.crossattn.CrossAttnModel`.
     seed : int, optional
         Seed of the weight initialisation; the global torch RNG is left untouched when given.
@@ -212,9 +289,10 @@ def build_model(cfg: ModelConfig, seed: int | None = None):
     import torch
 
     from epcli.model.crossattn import CrossAttnModel
+    from epcli.model.motif import MotifPrismModel
     from epcli.model.prism import PrismModel
 
-    cls = PrismModel if cfg.kind == "prism" else CrossAttnModel
+    cls = {"prism": MotifPrismModel, "prism-scratch": PrismModel}.get(cfg.kind, CrossAttnModel)
     if seed is None:
         return cls(cfg)
     with torch.random.fork_rng(devices=[]):

@@ -1,0 +1,228 @@
+"""The motif-grounded PRISM: components, sparsity, freeze switch, explanations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TEST_DATA, tiny_model_config
+from epcli.explain import top_contributions
+from epcli.model.config import build_model
+from epcli.model.motif import ablated, prototype_tfs, top_motifs
+from epcli.motifs import load_motifs
+
+TINY = load_motifs(TEST_DATA / "tiny_motifs.jaspar")
+
+
+def motif_model(seed: int = 0, **kw):
+    import dataclasses
+
+    cfg = dataclasses.replace(
+        tiny_model_config("prism"),
+        motif_ids=TINY.ids,
+        motif_names=TINY.names,
+        motif_width=TINY.max_length,
+        n_free_filters=2,
+        free_filter_len=7,
+        interaction_rank=2,
+        **kw,
+    )
+    m = build_model(cfg, seed=seed)
+    w, lengths, _ = TINY.log_odds_tensor()
+    m.set_motifs(w, lengths)
+    return m
+
+
+def batch(seed: int = 0, n: int = 8, le: int = 300, lp: int = 200):
+    rng = np.random.default_rng(seed)
+    enh = rng.integers(0, 4, size=(n, le)).astype(np.uint8)
+    pro = rng.integers(0, 4, size=(n, lp)).astype(np.uint8)
+    # plant CTCF and FOS::JUN consensus sites in half of the enhancers
+    for i in range(0, n, 2):
+        for mid, j in ((TINY.ids.index("MA0139.2"), 40), (TINY.ids.index("MA0099.4"), 150)):
+            site = TINY.motifs[mid].consensus()
+            enh[i, j : j + len(site)] = ["ACGT".index(b) for b in site]
+    ld = torch.as_tensor(rng.uniform(1.0, 3.0, n), dtype=torch.float32)
+    return enh, pro, ld
+
+
+def randomise(m, seed: int = 1) -> None:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in (m.w_e, m.w_p, m.u, m.v, m.gate, m.dist):
+            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+        m.gate.abs_()
+        m.population_prototype.copy_(torch.randn(2, m.env_dim, generator=g))
+
+
+def fit_norm(m, enh, pro):
+    m.fit_normalization(m.scan_stats(enh), m.scan_stats(pro))
+
+
+def outputs(m, enh, pro, ld, proto=None):
+    m.eval()
+    with torch.no_grad():
+        return m(torch.as_tensor(enh), torch.as_tensor(pro), ld, proto)
+
+
+def test_pwm_layer_is_initialised_from_the_motifs_and_planted_sites_raise_activity():
+    m = motif_model()
+    w, _, _ = TINY.log_odds_tensor()
+    assert torch.allclose(m.scanner.weight, torch.as_tensor(w))
+    enh, pro, _ = batch()
+    fit_norm(m, enh, pro)
+    z = m.encode_enhancers(enh).detach()
+    ctcf = TINY.ids.index("MA0139.2")
+    assert z[0::2, ctcf].min() > z[1::2, ctcf].max()  # planted CTCF sites, and none elsewhere
+
+
+@pytest.mark.parametrize(
+    "flag, value", [("use_interaction", False), ("use_distance", False), ("use_re", False)]
+)
+def test_each_component_changes_outputs_when_switched_off(flag, value):
+    enh, pro, ld = batch()
+    on = motif_model()
+    fit_norm(on, enh, pro)
+    randomise(on)
+    off = motif_model(**{flag: value})
+    off.load_state_dict(on.state_dict())
+    a, b = outputs(on, enh, pro, ld), outputs(off, enh, pro, ld)
+    assert not torch.allclose(a["logit"], b["logit"])
+    if flag == "use_re":
+        assert torch.equal(b["r_e"], torch.zeros_like(b["r_e"]))
+        assert torch.allclose(a["u_i"], b["u_i"])
+
+
+def test_motif_prior_switch_and_sparsity():
+    no_prior = motif_model(use_motif_prior=False)
+    w, _, _ = TINY.log_odds_tensor()
+    assert not torch.allclose(no_prior.scanner.weight, torch.as_tensor(w))
+    assert no_prior.scanner.weight.requires_grad  # a random first layer must learn
+    m = motif_model(sparsity=0.5)
+    randomise(m)
+    opt = torch.optim.Adam(m.parameters(), lr=0.01)
+    enh, pro, ld = batch()
+    fit_norm(m, enh, pro)
+    m.train()
+    out = m(torch.as_tensor(enh), torch.as_tensor(pro), ld)
+    out["logit"].sum().backward()
+    opt.step()
+    before = int((m.w_e != 0).sum())
+    m.proximal_step(opt)
+    after = int((m.w_e != 0).sum())
+    assert after < before  # a strong penalty sets weights to exactly 0
+    assert float(m.regularization().detach()) > 0
+    with torch.no_grad():
+        m.w_e.zero_(), m.w_p.zero_(), m.u.zero_(), m.v.zero_(), m.gate.zero_()
+    assert m.active_motifs().numel() == 0
+
+
+@pytest.mark.parametrize("finetune", [False, True])
+def test_freeze_switch_is_respected(finetune):
+    m = motif_model(motif_finetune=finetune)
+    randomise(m)
+    enh, pro, ld = batch()
+    fit_norm(m, enh, pro)
+    w0 = m.scanner.weight.detach().clone()
+    opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=0.05)
+    m.train()
+    for _ in range(3):
+        opt.zero_grad()
+        out = m(torch.as_tensor(enh), torch.as_tensor(pro), ld)
+        y = torch.tensor([1.0, 0.0] * 4)
+        torch.nn.functional.binary_cross_entropy_with_logits(out["logit"], y).backward()
+        opt.step()
+    changed = not torch.equal(w0, m.scanner.weight.detach())
+    assert changed is finetune
+    assert m.scanner.weight.requires_grad is finetune
+
+
+def test_pruned_scan_gives_the_same_scores():
+    enh, pro, ld = batch()
+    m = motif_model()
+    fit_norm(m, enh, pro)
+    randomise(m)
+    full = outputs(m, enh, pro, ld)
+    with torch.no_grad():  # drop two motifs from every term: they need no scan
+        for i in (0, 3):
+            m.w_e[i] = m.w_p[i] = m.gate[i] = 0.0
+            m.u[:, i] = m.v[:, i] = 0.0
+    m._active = None
+    assert m.active_motifs().tolist() == [1, 2, 4, 5]
+    pruned = outputs(m, enh, pro, ld)
+    m.prune_scan = False
+    unpruned = outputs(m, enh, pro, ld)
+    assert torch.allclose(pruned["logit"], unpruned["logit"], atol=1e-6)
+    assert not torch.allclose(pruned["logit"], full["logit"])
+
+
+def test_contributions_add_up_and_match_hand_computation():
+    enh, pro, ld = batch()
+    m = motif_model()
+    fit_norm(m, enh, pro)
+    with torch.no_grad():
+        for p in (m.w_e, m.w_p, m.u, m.v, m.gate, m.dist):
+            p.zero_()
+        ctcf, ap1, sp1 = (TINY.ids.index(i) for i in ("MA0139.2", "MA0099.4", "MA0079.5"))
+        m.w_e[ctcf] = 2.0
+        m.w_p[sp1] = -1.0
+        m.u[0, ap1] = 1.5  # one E x P pair: AP-1 (enhancer) x SP1 (promoter), weight 1.5 * 2
+        m.v[0, sp1] = 2.0
+        m.dist[0] = -0.5
+        m.bias.fill_(0.25)
+    m.eval()
+    with torch.no_grad():
+        te, tp = m.encode_enhancers(enh), m.encode_promoters(pro)
+        c = m.contributions(te, tp, ld)
+    total = (
+        c["bias"]
+        + c["enhancer"].sum(1)
+        + c["promoter"].sum(1)
+        + c["pair"].sum((1, 2))
+        + c["distance"]
+    )
+    assert torch.allclose(total, c["u_i"], atol=1e-5)
+    assert torch.allclose((c["u_i"] - c["r_e"]) / m.temperature(), c["logit"], atol=1e-5)
+    from epcli.arrays import PairData
+
+    data = PairData(
+        enh_seqs=enh, pro_seqs=pro, enh_idx=np.arange(8), pro_idx=np.arange(8),
+        distance=((10 ** ld.numpy() - 1) * 1000).round().astype(np.int64),
+        cell_idx=np.zeros(8, np.int64), label=np.full(8, -1, np.int8),
+        chrom=np.array(["c"] * 8, dtype=object), enh_mid=np.zeros(8, np.int64),
+        pro_mid=np.zeros(8, np.int64), cells=["x"],
+    )  # fmt: skip
+    rows = [r for r in top_contributions(m, data, k=3) if r["pair"] == 0]
+    z_e, z_p = te[0].numpy(), tp[0].numpy()
+    ldist = float(torch.as_tensor(np.log10(1 + data.distance[0] / 1000)))
+    expect = {
+        ("enhancer", "MA0139.2", ""): 2.0 * z_e[ctcf],
+        ("promoter", "MA0079.5", ""): -1.0 * z_p[sp1],
+        ("pair", "MA0099.4", "MA0079.5"): 3.0 * z_e[ap1] * z_p[sp1],
+        ("distance", "", ""): -0.5 * (ldist - 2.0),
+    }
+    top = sorted(expect.items(), key=lambda kv: -abs(kv[1]))[:3]
+    assert [(r["part"], r["motif_id"], r["promoter_motif_id"]) for r in rows] == [k for k, _ in top]
+    for r, (_, v) in zip(rows, top, strict=True):
+        assert r["contribution"] == pytest.approx(v, rel=1e-4, abs=1e-5)
+    assert rows[0]["motif_name"] in ("CTCF", "FOS::JUN", "SP1", "")
+
+
+def test_ablation_restores_weights_and_top_motifs_are_ordered():
+    m = motif_model()
+    randomise(m)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    with ablated(m, "interaction"):
+        assert float(m.u.abs().sum()) == 0.0
+    for k, v in m.state_dict().items():
+        assert torch.equal(v, before[k])
+    tops = top_motifs(m, k=10)
+    effects = [abs(t["effect"]) for t in tops]
+    assert effects == sorted(effects, reverse=True) and len(tops) == 10
+    assert {t["part"] for t in tops} <= {"enhancer", "promoter", "pair"}
+    proto = np.zeros((2, m.env_dim))
+    proto[1, 4] = 2.0  # positives have more of motif 4 (FOS::JUN)
+    proto[1, 0] = -1.0
+    fav, dis = prototype_tfs(m, proto, reference=np.zeros_like(proto))
+    assert fav[0]["name"] == "FOS::JUN" and dis[0]["name"] == "CREB1"
