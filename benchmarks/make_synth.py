@@ -98,6 +98,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="h: SD of the cell-specific enhancer-GC term, sign alternating over the cells "
         "(0 leaves it out)",
     )
+    p.add_argument(
+        "--motif-set",
+        default=d.motif_set,
+        help="'default' (the development rule) or 'jaspar:SEED' (a rule drawn from JASPAR 2024)",
+    )
     p.add_argument("--force", action="store_true", help="replace files in a non-empty folder")
     return p.parse_args(argv)
 
@@ -155,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         distance_slope=args.distance_slope,
         composition_scale=args.composition_scale,
         cell_composition_scale=args.cell_composition_scale,
+        motif_set=args.motif_set,
     )
     out: Path = args.out
     try:

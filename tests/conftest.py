@@ -64,12 +64,14 @@ def tiny_genome(tmp_path: Path) -> Path:
     return dst
 
 
-def tiny_model_config(kind: str = "prism"):
-    """A ModelConfig small enough for unit tests (d_model 16, two pooling stages, no dropout)."""
+def tiny_model_config(kind: str = "prism-scratch"):
+    """A ModelConfig small enough for unit tests (d_model 16, two pooling stages, no dropout;
+    the motif model ``prism`` scans the six motifs of ``tests/data/tiny_motifs.jaspar``)."""
     from epcli.model.config import ModelConfig
 
     return ModelConfig(
         kind=kind,
+        motifs=str(TEST_DATA / "tiny_motifs.jaspar"),
         d_model=16,
         pools=(4, 4),
         stem_kernel=9,

@@ -30,6 +30,7 @@ def _one_thread():
 
 def tiny_cfg(**kw) -> ModelConfig:
     base = dict(
+        kind="prism-scratch",
         d_model=16,
         n_heads=2,
         pools=(4, 4),
@@ -126,7 +127,7 @@ def test_token_shapes_for_odd_windows():
 
 
 def test_default_config_window_token_counts():
-    model = build_model(ModelConfig(), seed=0).eval()
+    model = build_model(ModelConfig(kind="prism-scratch"), seed=0).eval()
     rng = np.random.default_rng(1)
     with torch.no_grad():
         assert model.encode_enhancers(random_codes(rng, 1, 3000)).shape == (1, 47, 64)
@@ -409,7 +410,7 @@ def _aupr(score: np.ndarray, y: np.ndarray) -> float:
     return float((precision * ys).sum() / ys.sum())
 
 
-@pytest.mark.parametrize("kind", ["prism", "crossattn"])
+@pytest.mark.parametrize("kind", ["prism-scratch", "crossattn"])
 def test_tiny_model_learns_planted_motif(kind):
     torch.manual_seed(0)
     rng = np.random.default_rng(0)

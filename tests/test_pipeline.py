@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score
 
-from conftest import EXAMPLE, HG38_PIECE
+from conftest import EXAMPLE, HG38_PIECE, TEST_DATA
 
 SYNTH = EXAMPLE / "synth"
 TINY_CONFIG = {
@@ -27,7 +27,8 @@ TINY_CONFIG = {
         "proto_pairs": 32,
         "num_threads": 1,
     },
-    "model": {"d_model": 16, "pools": [4, 4], "n_heads": 2, "env_dim": 4, "ms_kernels": [7, 15]},
+    # the default (motif-grounded) prism, on the six motifs of tests/data/tiny_motifs.jaspar
+    "model": {"motifs": str(TEST_DATA / "tiny_motifs.jaspar"), "n_free_filters": 2},
 }
 WINDOWS = ["--enhancer-window", 200, "--promoter-window", 160]
 
@@ -96,7 +97,7 @@ def test_chain_adapt_predict_evaluate(cli, trained, tmp_path):
     support = _read_bedpe_table(d / "u1_support.bedpe")
     assert p["cell"] == "U1" and p["shots"] == len(support)
     assert p["n_pos"] == int(support["label"].sum())
-    assert len(p["prototype"]) == 2 and len(p["prototype"][0]) == 4  # env_dim 4
+    assert len(p["prototype"]) == 2 and len(p["prototype"][0]) == 8  # 6 motifs + 2 filters
 
     scored = tmp_path / "scored.bedpe"
     r = cli(

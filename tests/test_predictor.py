@@ -65,15 +65,15 @@ def make_pairs(seed: int = 0, n_enh: int = 12, n_pro: int = 8, n_pairs: int = 12
     )
 
 
-def tiny_cfg(kind: str = "prism") -> ModelConfig:
+def tiny_cfg(kind: str = "prism-scratch") -> ModelConfig:
     return tiny_model_config(kind)
 
 
-def write_torch_model(path: Path, kind: str = "prism", seed: int = 0):
+def write_torch_model(path: Path, kind: str = "prism-scratch", seed: int = 0):
     """A randomly initialised model (population prototype set) saved as a model dir."""
     cfg = tiny_cfg(kind)
     model = build_model(cfg, seed=seed).eval()
-    if kind == "prism":
+    if kind == "prism-scratch":
         g = torch.Generator().manual_seed(seed + 1)
         model.set_population_prototype(torch.randn(2, cfg.env_dim, generator=g))
     save_model_dir(
@@ -86,7 +86,9 @@ def write_torch_model(path: Path, kind: str = "prism", seed: int = 0):
         history=[{"epoch": 1, "loss": 0.5}],
         state_dict=model.state_dict(),
         cell_prototypes=(
-            {"A": [[0.0] * 4, [1.0] * 4], "B": [[0.0] * 4, [0.0] * 4]} if kind == "prism" else None
+            {"A": [[0.0] * 4, [1.0] * 4], "B": [[0.0] * 4, [0.0] * 4]}
+            if kind == "prism-scratch"
+            else None
         ),
     )
     return model
@@ -109,7 +111,7 @@ def test_model_dir_round_trip_scores(tmp_path):
     model = write_torch_model(tmp_path / "m")
     data = make_pairs()
     pred = Predictor.load(tmp_path / "m", "cpu")
-    assert pred.kind == "prism" and pred.windows == {"enhancer": LE, "promoter": LP}
+    assert pred.kind == "prism-scratch" and pred.windows == {"enhancer": LE, "promoter": LP}
     s = pred.score(data, batch_size=16)
     assert set(s) == {"logit", "u_i", "r_e", "prob"}
     assert np.allclose(s["logit"], naive_forward(model, data), atol=1e-5)
@@ -140,7 +142,7 @@ def test_existing_dir_replaced_only_with_force(tmp_path):
     cfg = tiny_cfg()
     save_model_dir(
         tmp_path / "m",
-        kind="prism",
+        kind="prism-scratch",
         model_config=cfg.to_dict(),
         train_config={},
         windows={"enhancer": LE, "promoter": LP},
@@ -182,7 +184,7 @@ def test_load_model_dir_errors(tmp_path):
     other = build_model(ModelConfig(**{**tiny_cfg().to_dict(), "d_model": 8}))
     save_model_dir(
         tmp_path / "w",
-        kind="prism",
+        kind="prism-scratch",
         model_config=tiny_cfg().to_dict(),
         train_config={},
         windows={"enhancer": LE, "promoter": LP},
@@ -266,7 +268,7 @@ def test_score_with_prototype_and_progress(tmp_path):
     pred = Predictor.load(tmp_path / "m", "cpu")
     proto_arr = np.arange(8, dtype=np.float32).reshape(2, 4) / 8
     proto = Prototype(
-        pred.fingerprint, "prism", "A", 10, 3, 7, proto_arr.tolist(), 1.0, 0.5, 0.3, 0.7
+        pred.fingerprint, "prism-scratch", "A", 10, 3, 7, proto_arr.tolist(), 1.0, 0.5, 0.3, 0.7
     )
     calls: list[tuple[int, int]] = []
     s = pred.score(data, proto, batch_size=50, progress=lambda d, n: calls.append((d, n)))
@@ -398,13 +400,23 @@ def test_prototype_distances(tmp_path):
     write_torch_model(tmp_path / "m")  # training cells A = [0,1], B = [0,0] (4 dims each)
     pred = Predictor.load(tmp_path / "m", "cpu")
     near = Prototype(
-        pred.fingerprint, "prism", "X", 4, 2, 2, [[0.0] * 4, [1.0] * 4], 1.0, 0.5, 0.5, 0.7
+        pred.fingerprint, "prism-scratch", "X", 4, 2, 2, [[0.0] * 4, [1.0] * 4], 1.0, 0.5, 0.5, 0.7
     )
     dist = prototype_distances(near, pred)
     assert dist == pytest.approx({"A": 0.0, "B": 2.0})  # sqrt(4 * 1^2)
     assert extrapolation_warning(near, pred) is None
     far = Prototype(
-        pred.fingerprint, "prism", "X", 4, 2, 2, [[10.0] * 4, [10.0] * 4], 1.0, 0.5, 0.5, 0.7
+        pred.fingerprint,
+        "prism-scratch",
+        "X",
+        4,
+        2,
+        2,
+        [[10.0] * 4, [10.0] * 4],
+        1.0,
+        0.5,
+        0.5,
+        0.7,
     )
     assert "far from every training cell" in extrapolation_warning(far, pred)
 

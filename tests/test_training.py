@@ -81,7 +81,9 @@ def tiny_model() -> ModelConfig:
 
 
 def tiny_train(**kw) -> TrainConfig:
+    """Training options for the from-scratch prism (the motif model: tests/test_motif_model)."""
     base = dict(
+        model="prism-scratch",
         epochs=3,
         steps_per_epoch=10,
         query_size=32,
@@ -254,7 +256,7 @@ def test_prism_learns_planted_motif(tmp_path):
     assert any(line.startswith("epoch 4/4") for line in lines)
     card = json.loads((tmp_path / "m" / "model_card.json").read_text())
     assert card["fingerprint"] == pred.fingerprint
-    assert card["model_kind"] == "prism" and card["collapsed"] is False
+    assert card["model_kind"] == "prism-scratch" and card["collapsed"] is False
     comps = card["components"]
     for comp in ("distance", "r_e", "prototypes", "rope", "ranking_loss", "aux_ui_loss", "hsic"):
         assert comp in comps
@@ -318,7 +320,7 @@ def test_max_time_stops_cleanly(tmp_path):
     assert res.stopped == "max_time" and res.epochs_run < 500
     assert any("time limit" in line for line in lines)
     pred = Predictor.load(tmp_path / "m", "cpu")
-    assert pred.kind == "prism" and pred.windows == {"enhancer": 200, "promoter": 150}
+    assert pred.kind == "prism-scratch" and pred.windows == {"enhancer": 200, "promoter": 150}
 
 
 def test_resume_matches_uninterrupted_run(tmp_path):
@@ -451,5 +453,5 @@ def test_ddp_gloo_two_processes(tmp_path):
     assert (tmp_path / "rank0.txt").read_text() == f"out {out} epochs 2"
     assert (tmp_path / "rank1.txt").read_text() == "out None epochs 2"
     loaded = load_model_dir(out)
-    assert loaded.kind == "prism" and len(loaded.model_card["early_stopping"]) > 0
+    assert loaded.kind == "prism-scratch" and len(loaded.model_card["early_stopping"]) > 0
     assert Predictor.load(out, "cpu").score(make_data().subset(np.arange(5)))["prob"].shape == (5,)

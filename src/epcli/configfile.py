@@ -60,7 +60,7 @@ def resolve_configs(config: Path | None, overrides: dict[str, Any]) -> tuple[Any
     EpcliError
         Unknown keys (named, with the valid ones) or bad values.
     """
-    from epcli.model.config import ModelConfig
+    from epcli.model.config import MODEL_KINDS, ModelConfig
     from epcli.training import TrainConfig
 
     cfg = load_config_file(config) if config is not None else {}
@@ -69,7 +69,7 @@ def resolve_configs(config: Path | None, overrides: dict[str, Any]) -> tuple[Any
     try:
         tcfg = TrainConfig.from_dict(tdict)
         mdict = dict(cfg.get("model", {}))
-        mdict["kind"] = tcfg.model if tcfg.model in ("prism", "crossattn") else "prism"
+        mdict["kind"] = tcfg.model if tcfg.model in MODEL_KINDS else "prism"
         mcfg = ModelConfig.from_dict(mdict)
     except EpcliError as exc:
         if config is not None and exc.path is None:

@@ -44,9 +44,9 @@ CELL_PROTOTYPES = "cell_prototypes.json"
 TRAIN_STATE = "train_state.pt"
 
 #: Model kinds backed by torch weights.
-TORCH_KINDS = ("prism", "crossattn")
+TORCH_KINDS = ("prism", "prism-scratch", "crossattn")
 #: Model kinds backed by scikit-learn parameters in JSON.
-SKLEARN_KINDS = ("kmer", "distance")
+SKLEARN_KINDS = ("motif-lr", "kmer", "distance")
 #: Every model kind a model directory may hold.
 MODEL_KINDS = TORCH_KINDS + SKLEARN_KINDS
 

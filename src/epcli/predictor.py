@@ -191,8 +191,11 @@ def pair_features_unique(
     device = next(model.parameters()).device
     cfg = model.cfg
     le, lp = data.enh_seqs.shape[1], data.pro_seqs.shape[1]
-    bytes_e = cfg.n_tokens(le) * cfg.d_model * 4
-    bytes_p = cfg.n_tokens(lp) * cfg.d_model * 4
+    if hasattr(model, "scanner"):  # motif model: one activity per motif and window
+        bytes_e = bytes_p = model.env_dim * 4
+    else:
+        bytes_e = cfg.n_tokens(le) * cfg.d_model * 4
+        bytes_p = cfg.n_tokens(lp) * cfg.d_model * 4
     ld = np.zeros(n, np.float32) if zero_distance else log_distance(data.distance)
     enh_idx = np.asarray(data.enh_idx, dtype=np.int64)
     pro_idx = np.asarray(data.pro_idx, dtype=np.int64)
@@ -400,6 +403,10 @@ class Prototype:
         Largest probability threshold reaching ``target_recall`` on the support set.
     target_recall : float
     epcli_version : str
+    favoured_tfs, disfavoured_tfs : list of dict or None
+        Motif models: the TFs whose motifs the prototype favours (lower resistance) and
+        disfavours more than the training cells' average, ``{"id", "name", "weight"}``,
+        largest first (:func:`epcli.model.motif.prototype_tfs`).
     """
 
     model_fingerprint: str
@@ -414,6 +421,8 @@ class Prototype:
     threshold_at_recall: float
     target_recall: float
     epcli_version: str = epcli.__version__
+    favoured_tfs: list[dict[str, Any]] | None = None
+    disfavoured_tfs: list[dict[str, Any]] | None = None
 
     def array(self) -> np.ndarray | None:
         """The prototype as a (2, env_dim) float32 array, or None."""
@@ -452,7 +461,8 @@ class Prototype:
                 path=path,
             )
         names = [f for f in cls.__dataclass_fields__]
-        required = [n for n in names if n != "epcli_version"]
+        optional = ("epcli_version", "favoured_tfs", "disfavoured_tfs")
+        required = [n for n in names if n not in optional]
         missing = [n for n in required if n not in d]
         if missing:
             raise EpcliError(
@@ -482,7 +492,13 @@ class Prototype:
             kw["model_fingerprint"] = str(kw["model_fingerprint"])
             kw["model_kind"] = str(kw["model_kind"])
             kw["cell"] = str(kw["cell"])
-        except (TypeError, ValueError) as exc:
+            for f in ("favoured_tfs", "disfavoured_tfs"):
+                if kw.get(f) is not None:
+                    kw[f] = [
+                        {"id": str(t["id"]), "name": str(t["name"]), "weight": float(t["weight"])}
+                        for t in kw[f]
+                    ]
+        except (TypeError, ValueError, KeyError) as exc:
             raise EpcliError(f"prototype file has a malformed field ({exc})", path=path) from None
         return cls(**kw)
 
@@ -790,6 +806,12 @@ class Predictor:
         margin = logit * self.model_temperature
         temp = calibrate_temperature(margin, y, *self.temperature_bounds)
         prob = sigmoid(margin / temp)
+        fav = dis = None
+        if proto_arr is not None and hasattr(self.model, "scanner"):
+            from epcli.model.motif import prototype_tfs
+
+            ref = self.model.population_prototype.detach().cpu().numpy()
+            fav, dis = prototype_tfs(self.model, proto_arr, ref)
         return Prototype(
             model_fingerprint=self.fingerprint,
             model_kind=self.kind,
@@ -802,6 +824,8 @@ class Predictor:
             threshold_best_f1=best_f1_threshold(y, prob),
             threshold_at_recall=threshold_at_recall(y, prob, target_recall),
             target_recall=float(target_recall),
+            favoured_tfs=fav,
+            disfavoured_tfs=dis,
         )
 
 

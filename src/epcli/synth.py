@@ -132,6 +132,21 @@ INTERACTIONS: tuple[tuple[str, str, float], ...] = (
     ("GATA", "NRF1", -0.7),
 )
 
+
+@dataclass(frozen=True)
+class Rule:
+    """The motif part of a hidden rule: motifs scanned, the E x P interaction matrix W as
+    (enhancer TF, promoter TF, weight), and the TFs whose activity differs between cells."""
+
+    motifs: tuple[Motif, ...]
+    interactions: tuple[tuple[str, str, float], ...]
+    cell_tfs: tuple[str, ...]
+
+
+#: The rule the project was developed on.
+DEFAULT_RULE = Rule(MOTIFS, INTERACTIONS, CELL_TFS)
+
+
 #: IUPAC code -> bases it stands for.
 IUPAC: dict[str, str] = {
     "A": "A",
@@ -345,6 +360,12 @@ class SynthConfig:
         whose sign ``s_c`` alternates over :attr:`cells` (+1 for the 1st, 3rd, ... cell, -1
         for the 2nd, 4th, ...); 0, the default, leaves it out. A cell-specific signal that a
         model can learn from little sequence, for testing adaptation.
+    motif_set : str
+        ``"default"``: the 16 motifs, interactions and cell TFs above (the rule the project
+        was developed on); ``"jaspar:SEED"``: a rule drawn at random from JASPAR 2024 (16 TFs
+        other than the default ones, their IUPAC consensus, 8 random E x P interactions, 8
+        cell TFs; :func:`jaspar_rule`), for checking that a model does not depend on the
+        development rule.
     """
 
     seed: int = 0
@@ -372,6 +393,7 @@ class SynthConfig:
     distance_slope: float = 1.5
     composition_scale: float = 0.0
     cell_composition_scale: float = 0.0
+    motif_set: str = "default"
 
     @property
     def cells(self) -> tuple[str, ...]:
@@ -415,12 +437,19 @@ class SynthConfig:
             raise UsageError(f"cell names must be unique and non-empty: {', '.join(cells)}")
         if any(ch in c for c in cells for ch in "\t\n/ "):
             raise UsageError("cell names may not hold tabs, spaces, newlines or '/'")
-        if self.n_active > len(CELL_TFS):
-            raise UsageError(f"n_active must be <= {len(CELL_TFS)}, got {self.n_active}")
-        if len(cells) > math.comb(len(CELL_TFS), self.n_active):
+        n_tfs = 8  # cell TFs of every rule
+        if self.n_active > n_tfs:
+            raise UsageError(f"n_active must be <= {n_tfs}, got {self.n_active}")
+        if len(cells) > math.comb(n_tfs, self.n_active):
             raise UsageError(
                 f"{len(cells)} cells need distinct TF sets but only "
-                f"{math.comb(len(CELL_TFS), self.n_active)} sets of {self.n_active} exist"
+                f"{math.comb(n_tfs, self.n_active)} sets of {self.n_active} exist"
+            )
+        ms = self.motif_set
+        if ms != "default" and not (ms.startswith("jaspar:") and ms[7:].isdigit()):
+            raise UsageError(
+                f"motif_set must be 'default' or 'jaspar:SEED', got {ms!r}",
+                hint="e.g. jaspar:1 draws a rule from JASPAR 2024 with seed 1",
             )
         tb = set(self.test_blocks)
         if not tb or any(not 0 <= b < self.n_blocks for b in tb) or len(tb) == self.n_blocks:
@@ -463,6 +492,7 @@ class SynthTruth:
     tf_weights: dict[str, float]
     bias: dict[str, float]
     terms: pd.DataFrame = field(repr=False)
+    rule: Rule = DEFAULT_RULE
 
     def to_json(self) -> dict:
         """The rule as a JSON-serialisable dict (no per-pair terms)."""
@@ -474,9 +504,9 @@ class SynthTruth:
             },
             "chrom": self.chrom,
             "blocks": [list(b) for b in self.blocks],
-            "motifs": [asdict(m) for m in MOTIFS],
-            "interactions": [list(t) for t in INTERACTIONS],
-            "cell_tfs": list(CELL_TFS),
+            "motifs": [asdict(m) for m in self.rule.motifs],
+            "interactions": [list(t) for t in self.rule.interactions],
+            "cell_tfs": list(self.rule.cell_tfs),
             "tf_weights": self.tf_weights,
             "active": {c: list(v) for c, v in self.active.items()},
             "bias": self.bias,
@@ -576,21 +606,23 @@ def _zscore(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / (sd if sd > 0 else 1.0)
 
 
-def _tf_sets(cfg: SynthConfig) -> tuple[dict[str, tuple[str, ...]], dict[str, float]]:
+def _tf_sets(
+    cfg: SynthConfig, cell_tfs: tuple[str, ...] = CELL_TFS
+) -> tuple[dict[str, tuple[str, ...]], dict[str, float]]:
     rng = _rng(cfg.seed, 2)
     weights = {
         tf: float(round(w, 3))
-        for tf, w in zip(CELL_TFS, rng.uniform(0.5, 1.5, len(CELL_TFS)), strict=True)
+        for tf, w in zip(cell_tfs, rng.uniform(0.5, 1.5, len(cell_tfs)), strict=True)
     }
     seen: set[frozenset[str]] = set()
     active: dict[str, tuple[str, ...]] = {}
     for cell in cfg.cells:
         while True:
-            pick = frozenset(rng.choice(len(CELL_TFS), cfg.n_active, replace=False).tolist())
+            pick = frozenset(rng.choice(len(cell_tfs), cfg.n_active, replace=False).tolist())
             if pick not in seen:
                 break
         seen.add(pick)
-        active[cell] = tuple(CELL_TFS[i] for i in sorted(pick))
+        active[cell] = tuple(cell_tfs[i] for i in sorted(pick))
     return active, weights
 
 
@@ -668,8 +700,9 @@ def generate_with_truth(
     pws, _ = window_bounds(p_s, p_e, cfg.promoter_window)
     e_codes = codes[(ews - r0)[:, None] + np.arange(cfg.enhancer_window)]
     p_codes = codes[(pws - r0)[:, None] + np.arange(cfg.promoter_window)]
-    fe = motif_features(motif_counts(e_codes))
-    fp = motif_features(motif_counts(p_codes))
+    rule = DEFAULT_RULE if cfg.motif_set == "default" else jaspar_rule(cfg.motif_set, codes)
+    fe = motif_features(motif_counts(e_codes, rule.motifs))
+    fp = motif_features(motif_counts(p_codes, rule.motifs))
 
     # candidate pool: both anchors in one block, distance in range
     pe, pp = [], []
@@ -689,9 +722,9 @@ def generate_with_truth(
     pool_d = np.abs(p_mid[pool_p] - e_mid[pool_e])
 
     # cell-invariant terms over the pool
-    idx = {m.name: t for t, m in enumerate(MOTIFS)}
+    idx = {m.name: t for t, m in enumerate(rule.motifs)}
     compat = np.zeros(pool_e.size)
-    for tf_e, tf_p, w in INTERACTIONS:
+    for tf_e, tf_p, w in rule.interactions:
         compat += w * fe[pool_e, idx[tf_e]] * fp[pool_p, idx[tf_p]]
     compat = cfg.compat_scale * _zscore(compat)
     decay = -cfg.distance_slope * np.log10(pool_d.astype(np.float64))
@@ -706,12 +739,12 @@ def generate_with_truth(
     }
     cell_comp_pop = np.mean([cell_comp[c] for c in cfg.train_cells], axis=0)
 
-    active, weights = _tf_sets(cfg)
-    wvec = np.array([weights[tf] for tf in CELL_TFS])
-    cell_cols = [idx[tf] for tf in CELL_TFS]
+    active, weights = _tf_sets(cfg, rule.cell_tfs)
+    wvec = np.array([weights[tf] for tf in rule.cell_tfs])
+    cell_cols = [idx[tf] for tf in rule.cell_tfs]
 
     def activity_raw(tfs: Sequence[str]) -> np.ndarray:
-        on = np.array([tf in tfs for tf in CELL_TFS], dtype=np.float64)
+        on = np.array([tf in tfs for tf in rule.cell_tfs], dtype=np.float64)
         return fe[pool_e][:, cell_cols] @ (wvec * on)
 
     act = {c: cfg.activity_scale * _zscore(activity_raw(active[c])) for c in cfg.cells}
@@ -785,8 +818,99 @@ def generate_with_truth(
         tf_weights=weights,
         bias=bias,
         terms=pd.concat(terms, ignore_index=True),
+        rule=rule,
     )
     return df, truth
+
+
+def iupac_consensus(counts: np.ndarray) -> str:
+    """IUPAC consensus of a count matrix (Cavener's rules), N-trimmed at both ends.
+
+    A column is one base when its frequency exceeds 0.5 and twice the second's, the two-base
+    code when the top two exceed 0.75 together, else N.
+
+    Parameters
+    ----------
+    counts : np.ndarray, shape (4, k)
+    """
+    two = {frozenset(v): k for k, v in IUPAC.items() if len(v) == 2}
+    f = np.asarray(counts, float) / np.maximum(np.asarray(counts, float).sum(0), 1e-12)
+    out = []
+    for col in f.T:
+        o = np.argsort(-col)
+        if col[o[0]] > 0.5 and col[o[0]] > 2 * col[o[1]]:
+            out.append("ACGT"[o[0]])
+        elif col[o[0]] + col[o[1]] > 0.75:
+            out.append(two[frozenset("ACGT"[o[0]] + "ACGT"[o[1]])])
+        else:
+            out.append("N")
+    return "".join(out).strip("N")
+
+
+def jaspar_rule(spec: str, region_codes: np.ndarray, n_motifs: int = 16) -> Rule:
+    """A random rule from JASPAR 2024 CORE vertebrates (``spec = "jaspar:SEED"``).
+
+    Draws ``n_motifs`` TFs (distinct names, none of the default rule's families by JASPAR
+    ID) whose IUPAC consensus has 6-14 positions with at least 5 specific ones; each gets the
+    largest mismatch allowance (0-2) that keeps its mean hits per 3 kb window of the region
+    within 0.15-6 (motifs outside that range are skipped); then 8 E x P interactions between
+    them (weights of either sign, 0.5-1.0 in size) and 8 cell TFs.
+
+    Parameters
+    ----------
+    spec : str
+        ``"jaspar:SEED"``.
+    region_codes : np.ndarray, shape (L,), uint8
+        The region's sequence, for calibrating hit rates.
+    """
+    from epcli.motifs import load_motifs
+
+    seed = int(spec.split(":", 1)[1])
+    rng = _rng(seed, 9)
+    dev_ids = {"MA0139", "MA0099", "MA0018", "MA0079", "MA0506", "MA0062", "MA0028", "MA0059",
+               "MA0093", "MA0035", "MA0060", "MA0095", "MA0102", "MA0002", "MA0148", "MA0090",
+               "MA0107", "MA0050"}  # fmt: skip
+    ms = load_motifs("jaspar2024")
+    order = rng.permutation(len(ms))
+    real = region_codes[region_codes < _CODE_N]
+    n_win = min(200, max(real.size // 3000, 1))
+    sample = real[: n_win * 3000].reshape(n_win, 3000)
+    picked: list[Motif] = []
+    names: set[str] = set()
+    for i in order:
+        m = ms.motifs[int(i)]
+        name = "".join(ch if ch.isalnum() else "_" for ch in m.name.upper())
+        cons = iupac_consensus(m.counts)
+        specific = sum(ch in "ACGT" for ch in cons)
+        if m.id.split(".")[0] in dev_ids or name in names or not 6 <= len(cons) <= 14:
+            continue
+        if specific < 5:
+            continue
+        best = None
+        for mm in (0, 1, 2):
+            hits = motif_hits(sample, cons, mm).sum(axis=1).mean()
+            if 0.15 <= hits <= 6:
+                best = mm
+        if best is None:
+            continue
+        picked.append(Motif(name, cons, best, f"JASPAR 2024 {m.id} ({m.name})"))
+        names.add(name)
+        if len(picked) == n_motifs:
+            break
+    if len(picked) < n_motifs:
+        raise UsageError(f"could not draw {n_motifs} usable JASPAR motifs for {spec}")
+    tf = [m.name for m in picked]
+    inter = []
+    seen = set()
+    while len(inter) < 8:
+        a, b = (tf[int(j)] for j in rng.integers(0, len(tf), 2))
+        if (a, b) in seen:
+            continue
+        seen.add((a, b))
+        w = float(round(rng.uniform(0.5, 1.0) * (1 if rng.random() < 0.75 else -1), 2))
+        inter.append((a, b, w))
+    cell = tuple(tf[int(j)] for j in rng.choice(len(tf), 8, replace=False))
+    return Rule(tuple(picked), tuple(inter), cell)
 
 
 def generate(cfg: SynthConfig, fasta: str | os.PathLike) -> pd.DataFrame:

@@ -55,7 +55,9 @@ from epcli.predictor import (
 )
 
 #: Model kinds ``epcli train`` can fit.
-TRAIN_KINDS = ("prism", "crossattn", "kmer", "distance")
+TRAIN_KINDS = ("prism", "prism-scratch", "crossattn", "motif-lr", "kmer", "distance")
+#: Kinds with cell prototypes (episodic training, R_E).
+PROTOTYPE_KINDS = ("prism", "prism-scratch")
 #: Names of the validation sets.
 VAL_CELLS = "heldout_cells"
 VAL_REGION = "heldout_region"
@@ -77,7 +79,8 @@ class TrainConfig:
     Attributes
     ----------
     model : str
-        ``prism`` (default), ``crossattn``, ``kmer`` or ``distance``.
+        ``prism`` (default: motif-grounded), ``prism-scratch`` (from-scratch encoder),
+        ``crossattn``, ``motif-lr``, ``kmer`` or ``distance``.
     epochs : int
         Maximum number of epochs.
     max_time : float or None
@@ -533,7 +536,7 @@ def check_training_rows(data: PairData, split: Split, cfg: TrainConfig) -> None:
         )
     if sum(v.size for v in split.val_rows.values()) == 0:
         raise EpcliError("no validation pairs: the held-out region is empty", hint=hint_split)
-    if cfg.model != "prism":
+    if cfg.model not in PROTOTYPE_KINDS:
         return
     k = cfg.support_size
     bad = []
@@ -853,7 +856,7 @@ def _make_step_module(model, kind: str):
             tok_e = m.encode_enhancers(enh)[enh_inv]
             tok_p = m.encode_promoters(pro)[pro_inv]
             f = m.pair_features(tok_e, tok_p, ld)
-            if kind != "prism":
+            if kind not in PROTOTYPE_KINDS:
                 return {"logit": f["u_i"], "u_i": f["u_i"], "ui_feat": f["ui_feat"]}
             env = f["env"]
             q = ~is_support
@@ -988,7 +991,7 @@ def train(
     if tcfg.model in SKLEARN_KINDS:
         if _dist_info()[1] != 0:  # under torchrun only rank 0 fits a baseline
             return TrainResult(None, None, 1, None, 1, "epochs", [], {}, split)
-        return _train_sklearn(data, tcfg, split, out, windows, log, force, data_files)
+        return _train_sklearn(data, tcfg, split, out, windows, log, force, data_files, mcfg)
     return _train_torch(data, tcfg, mcfg, split, out, windows, log, resume_dir, force, data_files)
 
 
@@ -1069,11 +1072,17 @@ def _collapse_check(prob: np.ndarray, y: np.ndarray | None = None) -> dict[str, 
     }
 
 
-def _train_sklearn(data, cfg, split, out, windows, log, force, data_files) -> TrainResult:
+def _train_sklearn(data, cfg, split, out, windows, log, force, data_files, mcfg) -> TrainResult:
     from epcli.model.baselines import DistanceBaseline, KmerBaseline
 
     t0 = time.time()
-    if cfg.model == "kmer":
+    if cfg.model == "motif-lr":
+        from epcli.model.motif_lr import MotifLRBaseline
+        from epcli.motifs import load_motifs
+
+        spec = getattr(mcfg, "motifs", None) or (mcfg or {}).get("motifs", "jaspar2024")
+        base = MotifLRBaseline(load_motifs(spec), seed=cfg.seed)
+    elif cfg.model == "kmer":
         base = KmerBaseline(k=cfg.kmer_k, seed=cfg.seed)
     else:
         base = DistanceBaseline(seed=cfg.seed)
@@ -1125,6 +1134,7 @@ def _train_sklearn(data, cfg, split, out, windows, log, force, data_files) -> Tr
         "components": {
             "distance": {"enabled": True},
             "kmer_counts": {"enabled": cfg.model == "kmer", "k": cfg.kmer_k},
+            "motif_scores": {"enabled": cfg.model == "motif-lr"},
         },
         "validation": val,
         "early_stopping": {"set": primary, "metric": "mean zero-shot AUPR", "best_value": score},
@@ -1133,6 +1143,12 @@ def _train_sklearn(data, cfg, split, out, windows, log, force, data_files) -> Tr
         "collapsed": collapse["collapsed"],
         "split": split.to_dict(),
     }
+    if cfg.model == "motif-lr":
+        card["motif_set"] = {
+            k: v for k, v in base.motifs.describe().items() if k not in ("ids", "names")
+        }
+        card["top_motifs"] = base.top_terms(20)
+        card["C"] = base.C_
     fp = save_model_dir(
         out,
         kind=cfg.model,
@@ -1190,6 +1206,7 @@ def _train_torch(
         mcfg = ModelConfig.from_dict(dict(mcfg or {}))
     if mcfg.kind != cfg.model:
         mcfg = dataclasses.replace(mcfg, kind=cfg.model)
+    mcfg, builder = _motif_builder(mcfg, resume_dir, log, build_model)
     world, rank, local_rank = _dist_info()
     device = resolve_device(cfg.device)
     if world > 1 and device.type == "cuda":
@@ -1236,7 +1253,7 @@ def _train_torch(
             use_amp,
             world,
             rank,
-            build_model,
+            builder,
         )
     finally:
         torch.set_num_threads(prev_threads)
@@ -1245,6 +1262,94 @@ def _train_torch(
             import torch.distributed as dist
 
             dist.destroy_process_group()
+
+
+def _motif_builder(mcfg, resume_dir: Path | None, log: Log, build_model):
+    """Resolve a motif model's motif set and a model builder that loads it.
+
+    For ``prism``, the motif set named by ``mcfg.motifs`` is loaded and its IDs, names, width
+    and checksum go into the config (resuming takes them from the model directory instead);
+    the returned builder initialises the PWM layer from it. Other kinds pass through.
+
+    Returns
+    -------
+    mcfg : ModelConfig
+    builder : callable ``(mcfg, seed) -> model``
+    """
+    from epcli.model.config import MOTIF_KINDS
+
+    if mcfg.kind not in MOTIF_KINDS:
+        return mcfg, build_model
+    if resume_dir is not None:
+        saved = load_model_dir(resume_dir).model_config or {}
+        keys = ("motif_ids", "motif_names", "motif_width", "motif_checksum")
+        return dataclasses.replace(mcfg, **{k: saved.get(k) for k in keys}), build_model
+    from epcli.motifs import load_motifs
+
+    t0 = time.time()
+    ms = load_motifs(mcfg.motifs)
+    mcfg = dataclasses.replace(
+        mcfg,
+        motif_ids=ms.ids,
+        motif_names=ms.names,
+        motif_width=ms.max_length,
+        motif_checksum=ms.checksum(),
+    )
+    src = ms.release or ms.path
+    dt = time.time() - t0
+    log(f"motifs: {len(ms)} matrices from {src} (checksum {ms.checksum()}, {dt:.1f} s)")
+    weights, lengths, _ = ms.log_odds_tensor()
+
+    def builder(cfg, seed=None):
+        model = build_model(cfg, seed=seed)
+        model.set_motifs(weights, lengths)
+        return model
+
+    return mcfg, builder
+
+
+def _prepare_motif_model(model, data: PairData, rows: np.ndarray, log: Log) -> dict[str, Any]:
+    """Scan the training windows once, then fit U_I full-batch (the sparse warm start).
+
+    The penalty is chosen on the last 20% of each chromosome's training pairs by enhancer
+    midpoint (a genome block inside the training rows; validation rows are never used).
+
+    Returns
+    -------
+    dict
+        The warm start's choices (for the model card).
+    """
+    from epcli.model.motif_fit import warm_start
+
+    t0 = time.time()
+    rows = np.asarray(rows)
+    ue, ei = np.unique(np.asarray(data.enh_idx)[rows], return_inverse=True)
+    up, pi = np.unique(np.asarray(data.pro_idx)[rows], return_inverse=True)
+    model.prune_scan = False  # every motif until training ends (the active set changes)
+    chrom = np.asarray(data.chrom)[rows].astype(str)
+    mid = np.asarray(data.enh_mid)[rows]
+    block = np.zeros(rows.size, bool)
+    for c in np.unique(chrom):
+        m = chrom == c
+        block[m] = mid[m] >= np.quantile(mid[m], 0.8)
+    res = warm_start(
+        model,
+        data.enh_seqs[ue],
+        data.pro_seqs[up],
+        ei.reshape(-1),
+        pi.reshape(-1),
+        log_distance(np.asarray(data.distance)[rows]),
+        np.asarray(data.label)[rows].astype(np.float32),
+        np.asarray(data.cell_idx)[rows],
+        block,
+        log=log,
+    )
+    n = ue.size + up.size
+    log(
+        f"scanned {n:,} training windows once and fitted U_I full-batch in "
+        f"{time.time() - t0:.1f} s: L1 {res.sparsity:.3g}, {res.active_motifs} active motifs"
+    )
+    return {"sparsity": res.sparsity, "path": res.path, "active_motifs": res.active_motifs}
 
 
 def _torch_loop(
@@ -1269,6 +1374,11 @@ def _torch_loop(
 
     kind = cfg.model
     model = build_model(mcfg, seed=cfg.seed).to(device)
+    warm: dict[str, Any] | None = None
+    if hasattr(model, "fit_normalization") and resume_dir is None:
+        warm = _prepare_motif_model(model, data, split.train_rows, log)
+        model.cfg.sparsity = warm["sparsity"]
+        mcfg = model.cfg
     step_mod = _make_step_module(model, kind)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     weights = cfg.loss_weights()
@@ -1319,7 +1429,7 @@ def _torch_loop(
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        unused = not (kind == "prism" and mcfg.use_re)
+        unused = not (kind in PROTOTYPE_KINDS and mcfg.use_re) or kind == "prism"
         ddp = DistributedDataParallel(
             step_mod,
             device_ids=[device.index] if device.type == "cuda" else None,
@@ -1337,7 +1447,7 @@ def _torch_loop(
     t_start = time.time()
     stopped = "epochs"
     epoch = start_epoch - 1
-    is_prism = kind == "prism"
+    is_prism = kind in PROTOTYPE_KINDS
 
     def time_up() -> bool:
         flag = cfg.max_time is not None and time.time() - t_start >= cfg.max_time
@@ -1430,6 +1540,9 @@ def _torch_loop(
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
+            if hasattr(model, "proximal_step"):  # L1 sparsity as exact zeros
+                model.proximal_step(opt)
+                parts["l1"] = float(model.regularization().detach())
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v
             n_steps += 1
@@ -1492,7 +1605,7 @@ def _torch_loop(
                 bad_epochs += 1
             parts_text = ", ".join(
                 f"{k} {_fmt(row.get(f'train_{k}'))}"
-                for k in ("bce", "rank", "aux_ui", "hsic")
+                for k in ("bce", "rank", "aux_ui", "hsic", "l1")
                 if f"train_{k}" in row
             )
             log(
@@ -1560,6 +1673,8 @@ def _torch_loop(
     # ---------------------------------------------------------------- best model, card
     model.load_state_dict(best_state)
     model.eval()
+    if hasattr(model, "prune_scan"):
+        model.prune_scan = True
     cell_protos = (
         compute_cell_prototypes(model, data, proto_rows, cfg.batch_size) if is_prism else {}
     )
@@ -1577,6 +1692,8 @@ def _torch_loop(
         epochs_run,
         log,
     )
+    if warm is not None:
+        card["warm_start"] = warm
     fp = save_model_dir(
         out,
         kind=kind,
@@ -1628,7 +1745,7 @@ def _model_card(
     """Components, measured contributions, validation and the collapse check."""
     from epcli.model.encoder import reverse_complement
 
-    is_prism = cfg.model == "prism"
+    is_prism = cfg.model in PROTOTYPE_KINDS
     val = _validate_torch(model, data, plans, cfg, detail=True)
     dist = _distance_auprs(data, split, cfg, plans)
     primary = _primary_set(val)
@@ -1706,8 +1823,12 @@ def _model_card(
             "mean_abs_logit_change": float(np.mean(np.abs(rc_logit - pv["_zero_shot"]["logit"]))),
         }
         collapse = _collapse_check(sigmoid(pv["_zero_shot"]["logit"]), y)
+        if hasattr(model, "scanner"):
+            comps.update(_motif_components(model, sub, y, plan, pv, cfg, mcfg))
+    if hasattr(model, "scanner"):
+        comps.pop("rc_augmentation", None)  # scans are strand-symmetric by construction
     comps["rope"] = {
-        "enabled": bool(is_prism and mcfg.use_rope),
+        "enabled": bool(is_prism and mcfg.use_rope and not hasattr(model, "scanner")),
         "contribution": None,
         "note": "fixed by the architecture; measuring it needs a model trained without it",
     }
@@ -1728,9 +1849,16 @@ def _model_card(
         clean_val[name] = {k: x for k, x in v.items() if not k.startswith("_") and k != "cells"}
         clean_val[name]["cells"] = cells
         clean_val[name]["distance_aupr"] = dist[name]["mean"]
+    extra: dict[str, Any] = {}
+    if hasattr(model, "scanner"):
+        from epcli.model.motif import top_motifs
+
+        extra["motif_set"] = _motif_set_card(mcfg)
+        extra["top_motifs"] = top_motifs(model, 20)
     return {
         "model_kind": cfg.model,
         "epcli_version": epcli.__version__,
+        **extra,
         "components": comps,
         "validation": clean_val,
         "temperature": temp,
@@ -1748,6 +1876,60 @@ def _model_card(
         "collapsed": collapse["collapsed"],
         "split": split.to_dict(),
     }
+
+
+def _motif_set_card(mcfg) -> dict[str, Any]:
+    """The motif set of a motif model as the card records it."""
+    return {
+        "spec": mcfg.motifs,
+        "n_motifs": len(mcfg.motif_ids or []),
+        "checksum": mcfg.motif_checksum,
+        "ids": list(mcfg.motif_ids or []),
+        "names": list(mcfg.motif_names or []),
+    }
+
+
+def _motif_components(model, sub: PairData, y, plan, pv, cfg, mcfg) -> dict[str, Any]:
+    """Measured contribution of each part of the motif model (zero-shot AUPR without it)."""
+    from epcli.model.motif import ablated
+
+    def zs_aupr() -> float:
+        f = pair_features_unique(model, sub, batch_size=cfg.batch_size)
+        logit = score_features(model, f, None)["logit"]
+        return _nanmean(aupr(y[cp.idx], logit[cp.idx]) for cp in plan.cells)
+
+    full = pv["aupr_zero_shot"]
+    out: dict[str, Any] = {}
+    parts = {
+        "enhancer_motifs": True,
+        "promoter_motifs": True,
+        "interaction": mcfg.use_interaction,
+        "free_filters": mcfg.n_free_filters > 0,
+    }
+    for part, enabled in parts.items():
+        entry: dict[str, Any] = {"enabled": bool(enabled), "aupr_full": full}
+        if enabled:
+            with ablated(model, part):
+                a = zs_aupr()
+            entry.update({"aupr_without": a, "contribution": _diff(full, a)})
+        out[part] = entry
+    active = int(model.active_motifs().numel())
+    out["sparsity"] = {
+        "enabled": mcfg.sparsity > 0,
+        "l1_weight": mcfg.sparsity,
+        "active_motifs": active,
+        "of_motifs": int(model.scanner.n_motifs),
+        "note": "motifs with a non-zero weight, interaction factor or R_E gate; the others "
+        "are not scanned at prediction",
+    }
+    out["motif_prior"] = {
+        "enabled": bool(mcfg.use_motif_prior),
+        "finetuned": bool(mcfg.motif_finetune),
+        "contribution": None,
+        "note": "PWM layer initialised from the motif set; measuring it needs a run without "
+        "it (use_motif_prior=false), see docs/benchmarks.md",
+    }
+    return out
 
 
 def _diff(a: float, b: float) -> float | None:

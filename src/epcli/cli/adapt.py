@@ -101,6 +101,10 @@ def register(app: typer.Typer) -> None:
             )
         if proto.prototype is None:
             log(f"{pred.kind} model: calibration only (it has no R_E prototype)")
+        for label, tfs in (("favours", proto.favoured_tfs), ("disfavours", proto.disfavoured_tfs)):
+            if tfs:
+                top = ", ".join(f"{t['name']} ({t['id']}) {t['weight']:+.3g}" for t in tfs[:8])
+                log(f"cell {name} {label} (vs the training cells' average): {top}")
         dist = prototype_distances(proto, pred)
         if dist:
             near = ", ".join(f"{c} {d:.3g}" for c, d in sorted(dist.items(), key=lambda x: x[1]))

@@ -290,9 +290,15 @@ class KmerBaseline(_LinearBaseline):
 BASELINES = {"distance": DistanceBaseline, "kmer": KmerBaseline}
 
 
-def baseline_from_json(d: dict[str, Any]) -> DistanceBaseline | KmerBaseline:
-    """Rebuild either baseline from its :meth:`to_json` output (dispatch on ``"kind"``)."""
+def baseline_from_json(d: dict[str, Any]):
+    """Rebuild a baseline (distance, kmer, motif-lr) from its ``to_json`` output."""
     kind = d.get("kind") if isinstance(d, dict) else None
+    if kind == "motif-lr":
+        from epcli.model.motif_lr import MotifLRBaseline
+
+        return MotifLRBaseline.from_json(d)
     if kind not in BASELINES:
-        raise EpcliError(f"unknown baseline kind {kind!r}", hint="one of " + ", ".join(BASELINES))
+        raise EpcliError(
+            f"unknown baseline kind {kind!r}", hint="one of " + ", ".join([*BASELINES, "motif-lr"])
+        )
     return BASELINES[kind].from_json(d)
