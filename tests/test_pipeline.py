@@ -126,6 +126,43 @@ def test_chain_adapt_predict_evaluate(cli, trained, tmp_path):
     assert row["aupr"] == pytest.approx(average_precision_score(inp["label"], prob), abs=1e-4)
 
 
+def test_explain_lists_motif_contributions_per_pair(cli, trained, tmp_path):
+    from epcli.explain import EXPLAIN_COLUMNS
+
+    d = trained
+    card = json.loads((d / "model" / "model_card.json").read_text())
+    assert card["motif_set"]["n_motifs"] == 6 and len(card["motif_set"]["checksum"]) == 16
+    effects = [abs(t["effect"]) for t in card["top_motifs"]]
+    assert effects == sorted(effects, reverse=True)  # decreasing order
+    for part in ("enhancer_motifs", "promoter_motifs", "interaction", "free_filters"):
+        assert card["components"][part]["enabled"] is True
+    assert 0 <= card["components"]["sparsity"]["active_motifs"] <= 6
+    out = tmp_path / "why.tsv"
+    r = cli("explain", d / "u1_test.bedpe", "-g", HG38_PIECE, "-m", d / "model", "--top", 3,
+            "-o", out)  # fmt: skip
+    assert r.code == 0, r.stderr
+    t = pd.read_csv(out, sep="\t")
+    assert list(t.columns) == ["#" + EXPLAIN_COLUMNS[0], *EXPLAIN_COLUMNS[1:]]
+    inp = _read_bedpe_table(d / "u1_test.bedpe")
+    assert t["#pair"].max() == len(inp) - 1 and t.groupby("#pair").size().max() <= 3
+    assert set(t["part"]) <= {"enhancer", "promoter", "pair", "distance"}
+    for _, g in t.groupby("#pair"):
+        mags = g["contribution"].abs().tolist()
+        assert mags == sorted(mags, reverse=True) and g["rank"].tolist() == list(
+            range(1, len(g) + 1)
+        )
+    motif = t[t["part"] != "distance"]
+    assert (
+        motif["motif_id"].str.startswith("MA").all()
+        or motif["motif_id"].str.startswith(("MA", "free")).all()
+    )
+    # a baseline cannot be explained: usage error, nothing written
+    base = tmp_path / "dist_model"
+    assert cli("train", d / "train.h5", "-o", base, "--model", "distance").code == 0
+    r = cli("explain", d / "u1_test.bedpe", "-g", HG38_PIECE, "-m", base, "-o", tmp_path / "x")
+    assert r.code == 2 and "motif-grounded prism" in r.stderr and not (tmp_path / "x").exists()
+
+
 def test_zero_shot_differs_from_adapted_and_u_i_does_not(cli, trained, tmp_path):
     d = trained
     proto = tmp_path / "u1.proto"

@@ -12,6 +12,7 @@ import pandas as pd
 import pyfaidx
 import pytest
 
+from conftest import HG38_PIECE
 from epcli import schema, synth
 from epcli.bedpe import read_bedpe
 from epcli.errors import UsageError
@@ -414,3 +415,34 @@ def test_composition_scale_validation():
         synth.SynthConfig(composition_scale=-1.0).validate()
     with pytest.raises(UsageError, match="compat_scale"):
         synth.SynthConfig(compat_scale=float("nan")).validate()
+
+
+def test_iupac_consensus_by_hand():
+    counts = np.array(
+        [
+            # N    A    R    C    N
+            [25, 90, 45, 2, 30],
+            [25, 4, 5, 95, 20],
+            [25, 3, 45, 1, 25],
+            [25, 3, 5, 2, 25],
+        ],
+        dtype=float,
+    )
+    assert synth.iupac_consensus(counts) == "ARC"  # Ns trimmed at both ends
+
+
+def test_jaspar_rule_draws_other_real_tfs(tmp_path):
+    from epcli.genome import Genome
+
+    with Genome(HG38_PIECE) as g:
+        codes, _ = g.window("chr20", 1_000_000, 1_600_000)
+    rule = synth.jaspar_rule("jaspar:3", codes)
+    assert len(rule.motifs) == 16 and len(rule.interactions) == 8 and len(rule.cell_tfs) == 8
+    names = {m.name for m in rule.motifs}
+    assert not names & {m.name for m in synth.MOTIFS}
+    assert all(a in names and b in names for a, b, _ in rule.interactions)
+    assert all(m.source.startswith("JASPAR 2024 MA") for m in rule.motifs)
+    assert synth.jaspar_rule("jaspar:3", codes) == rule  # seeded
+    assert synth.jaspar_rule("jaspar:4", codes) != rule
+    with pytest.raises(UsageError, match="motif_set"):
+        synth.SynthConfig(motif_set="jaspar:x").validate()

@@ -170,8 +170,13 @@ class MotifLRBaseline:
         return self
 
     def _lr(self, c: float) -> LogisticRegression:
+        import sklearn
+
+        major, minor = (int(x) for x in sklearn.__version__.split(".")[:2])
+        # scikit-learn 1.8 spells an L1 penalty l1_ratio=1 and deprecates penalty=
+        l1 = {"l1_ratio": 1.0} if (major, minor) >= (1, 8) else {"penalty": "l1"}
         return LogisticRegression(
-            penalty="l1", C=c, solver="liblinear", max_iter=500, random_state=self.seed
+            C=c, solver="liblinear", max_iter=500, random_state=self.seed, **l1
         )
 
     def _scaled(self, x: np.ndarray, y: np.ndarray):
