@@ -725,6 +725,7 @@ class Predictor:
         shots: int | None = None,
         seed: int = 0,
         batch_size: int = 256,
+        progress: Progress | None = None,
     ) -> Prototype:
         """Build a cell's prototype and calibrate thresholds from labeled support pairs.
 
@@ -740,6 +741,8 @@ class Predictor:
             Use a stratified, seeded subset of this many labeled pairs.
         seed : int
             Seed of that subset.
+        progress : callable, optional
+            ``progress(pairs_done, n)`` while the support pairs are encoded.
 
         Returns
         -------
@@ -782,11 +785,11 @@ class Predictor:
         y = np.asarray(sub.label, dtype=np.int64)
         proto_arr: np.ndarray | None = None
         if self.has_prototype:
-            feats = self.features(sub, batch_size=batch_size)
+            feats = self.features(sub, batch_size=batch_size, progress=progress)
             proto_arr = make_prototype_np(self.model, feats["env"], y)
             logit = score_features(self.model, feats, proto_arr)["logit"]
         else:
-            logit = self.score(sub, batch_size=batch_size)["logit"]
+            logit = self.score(sub, batch_size=batch_size, progress=progress)["logit"]
         margin = logit * self.model_temperature
         temp = calibrate_temperature(margin, y, *self.temperature_bounds)
         prob = sigmoid(margin / temp)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from epcli.cli._common import log, progress_counter, warn
+from epcli.cli._common import apply_threads, log, progress_counter, warn
 from epcli.inputs import PairsInput, parse_shard
 from epcli.io import STDIO, open_text_output
 
@@ -61,6 +61,10 @@ def register(app: typer.Typer) -> None:
         device: Annotated[
             str, typer.Option(help="auto (CUDA when available), cpu or cuda.")
         ] = "auto",
+        threads: Annotated[
+            int | None,
+            typer.Option(min=1, help="CPU threads for torch and BLAS (default: all cores)."),
+        ] = None,
         shard: Annotated[
             str | None,
             typer.Option(
@@ -92,6 +96,7 @@ def register(app: typer.Typer) -> None:
             from epcli.errors import UsageError
 
             raise UsageError(f"--device must be auto, cpu or cuda, got {device!r}")
+        apply_threads(threads)
         model_dir, source = resolve_model(model)
         log(f"model: {model_dir} ({source})")
         pred = Predictor.load(model_dir, device=device)
@@ -107,9 +112,10 @@ def register(app: typer.Typer) -> None:
             pairs, genome, pred.windows, needs_sequence=pred.kind != "distance", cell=cell
         )
         try:
+            total = src.count(shard_ij)
             with (
                 open_text_output(output, force=force) as fh,
-                progress_counter("predict", unit="pairs") as advance,
+                progress_counter("predict", unit="pairs", total=total) as advance,
             ):
                 stats = score_to_bedpe(
                     pred,
