@@ -65,6 +65,14 @@ def register(app: typer.Typer) -> None:
             int | None,
             typer.Option(min=1, help="CPU threads for torch and BLAS (default: all cores)."),
         ] = None,
+        cache_mb: Annotated[
+            int,
+            typer.Option(
+                min=0,
+                help="Memory budget (MiB) of the anchor cache that spans chunks: a window reused "
+                "across chunks is encoded once (LRU beyond the budget; 0 = per chunk only).",
+            ),
+        ] = 512,
         shard: Annotated[
             str | None,
             typer.Option(
@@ -102,6 +110,10 @@ def register(app: typer.Typer) -> None:
         pred = Predictor.load(model_dir, device=device)
         if pred.is_torch:
             log(f"device: {pred.device}")
+        if pred.is_torch and cache_mb > 0:
+            from epcli.cache import WindowCache
+
+            pred.window_cache = WindowCache(cache_mb * 1024**2)
         proto = None
         if prototype is not None:
             proto = load_prototype(prototype, pred)
@@ -137,6 +149,13 @@ def register(app: typer.Typer) -> None:
         log(
             f"scored {stats.n} pairs -> {where}; score range {stats.lo:.4g}..{stats.hi:.4g}{called}"
         )
+        cache = pred.window_cache
+        if cache is not None:
+            c = cache.stats
+            log(
+                f"anchor cache: {c.computed:,} windows encoded, {c.hits:,} reused "
+                f"({100 * c.hit_rate:.1f}% of lookups), {cache.nbytes / 1024**2:,.0f} MiB held"
+            )
         if stats.collapsed():
             warn(
                 f"scores are all about equal (std {stats.std:.2g}): the model looks collapsed; "
