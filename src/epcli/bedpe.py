@@ -328,8 +328,13 @@ def write_bedpe_rows(
     cols: list[Iterable] = []
     for c in columns:
         s = df[c]
-        if s.dtype.kind == "f":
+        kind = s.dtype.kind
+        if kind == "f":
             cols.append([_fmt(v) for v in s.to_numpy()])
+        elif kind in "iub":  # str() of Python ints/bools, as astype(str) gives, but faster
+            cols.append(list(map(str, s.to_numpy().tolist())))
+        elif kind == "O":
+            cols.append([v if type(v) is str else str(v) for v in s.tolist()])
         else:
             cols.append(s.astype(str).tolist())
     fh.writelines("\t".join(r) + "\n" for r in zip(*cols, strict=True))

@@ -48,7 +48,7 @@ DEFAULT_MAX_DISTANCE = 1_000_000
 DEFAULT_UPSTREAM = 1500
 DEFAULT_DOWNSTREAM = 500
 #: Pairs built and written per block (bounds the memory of the pair arrays).
-PAIR_BLOCK = 200_000
+PAIR_BLOCK = 50_000
 
 _STRANDS = frozenset({"+", "-", "."})
 
