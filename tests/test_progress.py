@@ -76,6 +76,9 @@ def test_mode_choice(monkeypatch):
     assert _resolve_mode(None, True) == "off"
     assert _resolve_mode("plain", True) == "plain"
     assert format_duration(3725.4) == "1h02m05s"
+    from epcli.progress import format_rate
+
+    assert (format_rate(0.0621), format_rate(2889.4)) == ("0.062", "2,889")
 
 
 def test_bar_mode_on_a_terminal_draws_rate():

@@ -42,20 +42,24 @@ def format_duration(seconds: float) -> str:
     return f"{s}s"
 
 
+def format_rate(rate: float) -> str:
+    """``2889.4`` -> ``"2,889"``; below 10, two significant digits (``0.062`` -> ``"0.062"``)."""
+    return f"{rate:,.0f}" if rate >= 10 or rate == 0 else f"{rate:.2g}"
+
+
 def progress_line(
     label: str, done: int, total: int | None, unit: str, elapsed: float, final: bool = False
 ) -> str:
     """One plain progress line (see the module docstring)."""
     rate = done / elapsed if elapsed > 0 else 0.0
     if final:
-        return (
-            f"{label}: done, {done:,} {unit} in {format_duration(elapsed)} ({rate:,.0f} {unit}/s)"
-        )
+        took = format_duration(elapsed)
+        return f"{label}: done, {done:,} {unit} in {took} ({format_rate(rate)} {unit}/s)"
     if total:
         text = f"{label}: {done:,}/{total:,} {unit} ({100 * done / total:.1f}%)"
     else:
         text = f"{label}: {done:,} {unit}"
-    text += f", {rate:,.0f} {unit}/s, elapsed {format_duration(elapsed)}"
+    text += f", {format_rate(rate)} {unit}/s, elapsed {format_duration(elapsed)}"
     if total and rate > 0 and done < total:
         text += f", ETA {format_duration((total - done) / rate)}"
     return text
@@ -193,7 +197,7 @@ def progress(
     class RateColumn(ProgressColumn):
         def render(self, task) -> Text:  # noqa: ANN001
             speed = task.finished_speed or task.speed
-            return Text("" if speed is None else f"{speed:,.0f} {unit}/s")
+            return Text("" if speed is None else f"{format_rate(speed)} {unit}/s")
 
     columns = [
         TextColumn(label),
@@ -210,4 +214,4 @@ def progress(
         yield lambda n: bar.update(task, completed=n)
 
 
-__all__ = ["PlainProgress", "format_duration", "progress", "progress_line"]
+__all__ = ["PlainProgress", "format_duration", "format_rate", "progress", "progress_line"]
