@@ -120,10 +120,14 @@ def test_library_tss_window():
     assert tss_window(800, 950, "-", length=1000) == (450, 1000, 1)
 
 
-def test_pipeline_candidates_predict_evaluate(tmp_path):
-    """candidates | predict - | evaluate --truth, end to end with real shell pipes."""
+@pytest.mark.parametrize("model", ["default", "prism"])
+def test_pipeline_candidates_predict_evaluate(tmp_path, model):
+    """candidates | predict - | evaluate --truth, end to end with real shell pipes, with the
+    bundled distance prior and with a (tiny, untrained) sequence model."""
     import subprocess
     import sys
+
+    from test_predictor import write_torch_model
 
     e = write_text(
         tmp_path / "e.bed",
@@ -149,19 +153,30 @@ def test_pipeline_candidates_predict_evaluate(tmp_path):
     truth_path.write_text(
         "#" + "\t".join(truth.columns) + "\n" + truth.to_csv(sep="\t", header=False, index=False)
     )
+    m_opt = ""
+    if model == "prism":
+        write_torch_model(tmp_path / "m")
+        m_opt = f"--model {tmp_path / 'm'} --threads 1"
     py = [sys.executable, "-m", "epcli"]
+    scored = tmp_path / "scored.bedpe"
     cmd = (
         f"{' '.join(py)} candidates {e} {p} --tss --max-distance 150000 -g {HG38_PIECE} | "
-        f"{' '.join(py)} predict - --genome {HG38_PIECE} --cell X | "
+        f"{' '.join(py)} predict - --genome {HG38_PIECE} --cell X {m_opt} | tee {scored} | "
         f"{' '.join(py)} evaluate - --truth {truth_path} --bootstrap 0"
     )
     proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(io.StringIO(proc.stdout), sep=r"\s+")
     row = table[table["cell"] == "ALL"].iloc[0]
-    assert row["n"] == len(pairs)
-    # the default model is the distance prior, so it ranks exactly like distance
-    assert row["aupr"] == pytest.approx(1.0)
+    assert row["n"] == len(pairs) and row["n_pos"] == truth["label"].sum()
+    assert row["distance_aupr"] == pytest.approx(1.0)  # labels follow distance
+    out = _read(scored.read_text())
+    assert out["name"].tolist() == pairs["name"].tolist()  # every candidate, in order
+    assert out["distance"].tolist() == pairs["distance"].tolist()
+    if model == "default":  # the distance prior ranks exactly like distance
+        assert row["aupr"] == pytest.approx(1.0)
+    else:  # the sequence model read both windows of every pair
+        assert out["u_i"].nunique() > len(out) // 2 and 0 < row["aupr"] <= 1
 
 
 # ------------------------------------------------------------------------- bad input
