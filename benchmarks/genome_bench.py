@@ -10,9 +10,12 @@ Measures, each in a fresh process (peak RSS = ``ru_maxrss`` of that process):
   both BED files read and validated, pairs counted, then written as BEDPE);
 - predict: pairs/s and peak memory of a default-config ``prism`` model (random init weights,
   written by ``predict_bench.make_prism_dir``) on those pairs, with the cross-chunk anchor
-  cache, default chunk size 100,000, ``--threads`` torch threads (default 2).
+  cache, ``--chunk-size`` pairs per chunk (default 100,000, as predict's), ``--threads``
+  torch threads (default 2); with ``--predict-model default``, of the bundled default model
+  (distance prior, no sequence read) instead: the same streaming path without the encoder.
 
 Usage: python benchmarks/genome_bench.py [--out DIR] [--enhancers 600 6000] [--skip-predict]
+       [--predict-model prism|default]
 """
 
 from __future__ import annotations
@@ -71,15 +74,21 @@ def run_one(spec: dict) -> dict:
         from epcli.scoring import score_to_bedpe
 
         pred = Predictor.load(spec["model"], device="cpu")
-        pred.window_cache = WindowCache(512 * 1024**2)
-        src = PairsInput(spec["pairs"], GENOME, pred.windows)
+        if pred.is_torch:
+            pred.window_cache = WindowCache(512 * 1024**2)
+        seq = pred.kind != "distance"
+        src = PairsInput(spec["pairs"], GENOME if seq else None, pred.windows, needs_sequence=seq)
         try:
             with open(spec["out"], "w") as fh:
-                n = score_to_bedpe(pred, src, fh, chunk_size=100_000).n
+                n = score_to_bedpe(pred, src, fh, chunk_size=spec["chunk_size"]).n
         finally:
             src.close()
         c = pred.window_cache
-        extra = {"encoded_windows": c.stats.computed, "cache_mib": c.nbytes / 1024**2}
+        extra = {
+            "model": pred.kind,
+            "encoded_windows": 0 if c is None else c.stats.computed,
+            "cache_mib": 0 if c is None else c.nbytes / 1024**2,
+        }
     dt = time.perf_counter() - t0
     return {
         "n_pairs": n,
@@ -107,6 +116,8 @@ def main() -> None:
     ap.add_argument("--tss", type=int, default=300)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-predict", action="store_true")
+    ap.add_argument("--predict-model", choices=["prism", "default"], default="prism")
+    ap.add_argument("--chunk-size", type=int, default=100_000, help="predict's pairs per chunk")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -131,8 +142,13 @@ def main() -> None:
             flush=True,
         )
     if not args.skip_predict:
-        model = work / "prism_model"
-        make_prism_dir(model)
+        if args.predict_model == "prism":
+            model = work / "prism_model"
+            make_prism_dir(model)
+        else:
+            from epcli.modeldir import bundled_default_dir
+
+            model = bundled_default_dir()
         for n_enh in args.enhancers:
             pairs = work / f"candidates_{n_enh}.bedpe"
             r = child(
@@ -142,11 +158,12 @@ def main() -> None:
                     "pairs": str(pairs),
                     "out": str(work / f"scored_{n_enh}.bedpe"),
                     "threads": args.threads,
+                    "chunk_size": args.chunk_size,
                 }
             )
             rows.append(("predict", n_enh, r))
             print(
-                f"predict prism {r['n_pairs']:,} pairs: {r['seconds']:.1f} s = "
+                f"predict {r['model']} {r['n_pairs']:,} pairs: {r['seconds']:.1f} s = "
                 f"{r['pairs_per_s']:,.0f} pairs/s, peak {r['peak_rss_mib']:.0f} MiB, "
                 f"{r['encoded_windows']:,} windows encoded, cache {r['cache_mib']:.0f} MiB",
                 flush=True,
