@@ -290,11 +290,14 @@ def read_bedpe(path: str | os.PathLike, *, cell: str | None = None) -> pd.DataFr
     return df
 
 
+def midpoint(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Midpoint of intervals, ``(start + end) // 2``; shape (n,), int64."""
+    return (np.asarray(start, dtype=np.int64) + np.asarray(end, dtype=np.int64)) // 2
+
+
 def midpoints(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Enhancer and promoter midpoints, ``(start + end) // 2``, each shape (n,)."""
-    e = (df["start1"].to_numpy(np.int64) + df["end1"].to_numpy(np.int64)) // 2
-    p = (df["start2"].to_numpy(np.int64) + df["end2"].to_numpy(np.int64)) // 2
-    return e, p
+    return midpoint(df["start1"], df["end1"]), midpoint(df["start2"], df["end2"])
 
 
 def pair_distance(df: pd.DataFrame) -> np.ndarray:
@@ -325,8 +328,13 @@ def write_bedpe_rows(
     cols: list[Iterable] = []
     for c in columns:
         s = df[c]
-        if s.dtype.kind == "f":
+        kind = s.dtype.kind
+        if kind == "f":
             cols.append([_fmt(v) for v in s.to_numpy()])
+        elif kind in "iub":  # str() of Python ints/bools, as astype(str) gives, but faster
+            cols.append(list(map(str, s.to_numpy().tolist())))
+        elif kind == "O":
+            cols.append([v if type(v) is str else str(v) for v in s.tolist()])
         else:
             cols.append(s.astype(str).tolist())
     fh.writelines("\t".join(r) + "\n" for r in zip(*cols, strict=True))

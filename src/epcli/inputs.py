@@ -172,6 +172,21 @@ class PairsInput:
         ]
         return BedpeLayout(cols, True)
 
+    def count(self, shard: tuple[int, int] | None = None) -> int | None:
+        """Number of pairs that :meth:`chunks` will yield (None for stdin: unknown ahead).
+
+        A BEDPE file is read once to count its lines (cheap beside scoring them).
+        """
+        if self.hdf5:
+            with Dataset(self.path) as ds:
+                n = ds.info.n_pairs
+        elif str(self.path) == STDIO:
+            return None
+        else:
+            n = count_bedpe_rows(self.path)
+        lo, hi = shard_range(n, shard)
+        return hi - lo
+
     def chunks(
         self, chunk_size: int = 100_000, shard: tuple[int, int] | None = None
     ) -> Iterator[tuple[pd.DataFrame, PairData]]:

@@ -137,3 +137,29 @@ def open_text_output(path: str | os.PathLike, force: bool = True) -> Iterator[IO
         else:
             with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
                 yield fh
+
+
+def check_not_input(output: str | os.PathLike, inputs: list[str | os.PathLike]) -> None:
+    """Refuse to write ``output`` over one of the ``inputs``, even with ``--force``.
+
+    Raises
+    ------
+    UsageError
+        When ``output`` names the same file as an input (same path, or a link to it).
+    """
+    if str(output) == STDIO:
+        return
+    out = Path(output)
+    for item in inputs:
+        if str(item) == STDIO:
+            continue
+        src = Path(item)
+        same = out.resolve() == src.resolve()
+        if not same and out.exists() and src.exists():
+            same = os.path.samefile(out, src)
+        if same:
+            raise UsageError(
+                "output would overwrite an input",
+                path=out,
+                hint="write to another file",
+            )

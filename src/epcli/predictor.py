@@ -147,6 +147,18 @@ def _encode_unique(encode, seqs: np.ndarray, idx: np.ndarray, batch_size: int, d
     return torch.cat(parts, dim=0)
 
 
+def _encode_cached(cache, tag: str, encode, seqs: np.ndarray, idx: np.ndarray, batch_size, device):
+    """:func:`_encode_unique` through a cross-chunk :class:`~epcli.cache.WindowCache`."""
+    if cache is None:
+        return _encode_unique(encode, seqs, idx, batch_size, device)
+    from epcli.cache import window_keys
+
+    return cache.encode(
+        window_keys(seqs[idx], tag),
+        lambda rows: _encode_unique(encode, seqs, idx[rows], batch_size, device),
+    )
+
+
 def pair_features_unique(
     model,
     data: PairData,
@@ -157,6 +169,7 @@ def pair_features_unique(
     keep_ui_feat: bool = False,
     max_cache_bytes: int = DEFAULT_CACHE_BYTES,
     row_offset: int = 0,
+    cache=None,
 ) -> dict[str, np.ndarray | None]:
     """Pair features of a torch model, encoding each unique anchor once.
 
@@ -178,6 +191,9 @@ def pair_features_unique(
         Bound of the token cache (see :data:`DEFAULT_CACHE_BYTES`).
     row_offset : int
         Global index of the first pair in the whole input (see :func:`aligned_batches`).
+    cache : epcli.cache.WindowCache, optional
+        Cross-chunk cache of anchor tokens (keyed by the window's bases): windows already in
+        it are not encoded again.
 
     Returns
     -------
@@ -210,11 +226,11 @@ def pair_features_unique(
             for rows in _chunks_by_enhancer(enh_idx, bytes_e, bytes_p, max_cache_bytes):
                 ue, inv_e = np.unique(enh_idx[rows], return_inverse=True)
                 up, inv_p = np.unique(pro_idx[rows], return_inverse=True)
-                tok_e = _encode_unique(
-                    model.encode_enhancers, data.enh_seqs, ue, batch_size, device
+                tok_e = _encode_cached(
+                    cache, "enhancer", model.encode_enhancers, data.enh_seqs, ue, batch_size, device
                 )
-                tok_p = _encode_unique(
-                    model.encode_promoters, data.pro_seqs, up, batch_size, device
+                tok_p = _encode_cached(
+                    cache, "promoter", model.encode_promoters, data.pro_seqs, up, batch_size, device
                 )
                 inv_e_t = torch.from_numpy(inv_e.reshape(-1)).to(device)
                 inv_p_t = torch.from_numpy(inv_p.reshape(-1)).to(device)
@@ -553,6 +569,8 @@ class Predictor:
         self.cell_prototypes: dict[str, np.ndarray] = {
             c: np.asarray(v, dtype=np.float32) for c, v in loaded.cell_prototypes.items()
         }
+        #: Cross-chunk anchor cache (:class:`epcli.cache.WindowCache`); None: per chunk only.
+        self.window_cache = None
 
     # -------------------------------------------------------------- loading
     @classmethod
@@ -676,6 +694,7 @@ class Predictor:
             progress=progress,
             keep_ui_feat=keep_ui_feat,
             row_offset=row_offset,
+            cache=self.window_cache,
         )
 
     def score(
@@ -741,6 +760,7 @@ class Predictor:
         shots: int | None = None,
         seed: int = 0,
         batch_size: int = 256,
+        progress: Progress | None = None,
     ) -> Prototype:
         """Build a cell's prototype and calibrate thresholds from labeled support pairs.
 
@@ -756,6 +776,8 @@ class Predictor:
             Use a stratified, seeded subset of this many labeled pairs.
         seed : int
             Seed of that subset.
+        progress : callable, optional
+            ``progress(pairs_done, n)`` while the support pairs are encoded.
 
         Returns
         -------
@@ -798,11 +820,11 @@ class Predictor:
         y = np.asarray(sub.label, dtype=np.int64)
         proto_arr: np.ndarray | None = None
         if self.has_prototype:
-            feats = self.features(sub, batch_size=batch_size)
+            feats = self.features(sub, batch_size=batch_size, progress=progress)
             proto_arr = make_prototype_np(self.model, feats["env"], y)
             logit = score_features(self.model, feats, proto_arr)["logit"]
         else:
-            logit = self.score(sub, batch_size=batch_size)["logit"]
+            logit = self.score(sub, batch_size=batch_size, progress=progress)["logit"]
         margin = logit * self.model_temperature
         temp = calibrate_temperature(margin, y, *self.temperature_bounds)
         prob = sigmoid(margin / temp)

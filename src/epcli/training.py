@@ -927,6 +927,7 @@ def train(
     resume: bool | str | os.PathLike = False,
     force: bool = False,
     data_files: list[str] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train a model and write its model directory.
 
@@ -949,6 +950,9 @@ def train(
         Replace an existing ``out_dir`` (implied when resuming into ``out_dir``).
     data_files : list of str, optional
         Names of the training files, recorded in ``config.json``.
+    progress : callable, optional
+        Called after each optimizer step with the steps done since epoch 0 (torch models,
+        rank 0 only).
 
     Returns
     -------
@@ -992,7 +996,9 @@ def train(
         if _dist_info()[1] != 0:  # under torchrun only rank 0 fits a baseline
             return TrainResult(None, None, 1, None, 1, "epochs", [], {}, split)
         return _train_sklearn(data, tcfg, split, out, windows, log, force, data_files, mcfg)
-    return _train_torch(data, tcfg, mcfg, split, out, windows, log, resume_dir, force, data_files)
+    return _train_torch(
+        data, tcfg, mcfg, split, out, windows, log, resume_dir, force, data_files, progress
+    )
 
 
 # ---------------------------------------------------------------------------- sklearn
@@ -1197,6 +1203,7 @@ def _train_torch(
     resume_dir: Path | None,
     force: bool,
     data_files: list[str] | None,
+    progress: Callable[[int], None] | None = None,
 ) -> TrainResult:
     import torch
 
@@ -1214,6 +1221,7 @@ def _train_torch(
         torch.cuda.set_device(device)
     if rank != 0:
         log = _no_log
+        progress = None
     use_amp = bool(cfg.amp and device.type == "cuda" and torch.cuda.is_bf16_supported())
 
     prev_threads = torch.get_num_threads()
@@ -1254,6 +1262,7 @@ def _train_torch(
             world,
             rank,
             builder,
+            progress=progress,
         )
     finally:
         torch.set_num_threads(prev_threads)
@@ -1368,6 +1377,7 @@ def _torch_loop(
     world,
     rank,
     build_model,
+    progress: Callable[[int], None] | None = None,
 ) -> TrainResult:
     import torch
     import torch.nn.functional as F
@@ -1547,6 +1557,8 @@ def _torch_loop(
                 sums[k] = sums.get(k, 0.0) + v
             n_steps += 1
             n_pairs_seen += rows.size
+            if progress is not None:
+                progress(epoch * steps + n_steps)
         train_secs = time.time() - t_ep
         if partial:
             stopped = "max_time"

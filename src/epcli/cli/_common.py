@@ -52,21 +52,36 @@ def not_built(name: str) -> None:
     fail(EpcliError(f"'epcli {name}' is not available in this version yet"))
 
 
-__all__ = ["EXIT_DATA", "EXIT_USAGE", "console", "fail", "log", "warn", "not_built"]
+__all__ = [
+    "EXIT_DATA",
+    "EXIT_USAGE",
+    "apply_threads",
+    "console",
+    "fail",
+    "log",
+    "not_built",
+    "progress_counter",
+    "warn",
+]
 
 
 @contextlib.contextmanager
 def progress_counter(label: str, unit: str = "pairs", total: int | None = None):
-    """A progress display on stderr; yields ``advance(n_done)``.
+    """Progress on stderr (:func:`epcli.progress.progress`); yields ``update(n_done)``.
 
-    Silent when stderr is not a terminal (logs in shell pipelines stay clean).
+    A bar with rate and ETA on a terminal; a plain line every few seconds otherwise.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from epcli.progress import progress
 
-    if not console.is_terminal:
-        yield lambda n: None
+    with progress(label, unit=unit, total=total, console=console) as update:
+        yield update
+
+
+def apply_threads(threads: int | None) -> None:
+    """Set the CPU threads of torch and the BLAS/OpenMP pools (``--threads``), and log it."""
+    if threads is None:
         return
-    columns = [TextColumn(f"{label}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit)]
-    with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as prog:
-        task = prog.add_task(label, total=total)
-        yield lambda n: prog.update(task, completed=n)
+    from epcli.threads import set_threads
+
+    set_threads(threads)
+    log(f"threads: {threads}")

@@ -8,7 +8,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from epcli.cli._common import log, warn
+from epcli.cli._common import apply_threads, log, progress_counter, warn
 
 
 def register(app: typer.Typer) -> None:
@@ -47,6 +47,10 @@ def register(app: typer.Typer) -> None:
         ] = 0.7,
         seed: Annotated[int, typer.Option(help="Seed of the --shots subset.")] = 0,
         device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+        threads: Annotated[
+            int | None,
+            typer.Option(min=1, help="CPU threads for torch and BLAS (default: all cores)."),
+        ] = None,
         force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
     ) -> None:
         """Build the R_E prototype of a new cell line and calibrate its decision thresholds."""
@@ -59,6 +63,7 @@ def register(app: typer.Typer) -> None:
         if not 0.0 < target_recall <= 1.0:
             raise UsageError(f"--target-recall must be in (0, 1], got {target_recall}")
         check_output_path(output, force)
+        apply_threads(threads)
         pred = Predictor.load(model_dir, device=device)
         src = PairsInput(support, genome, pred.windows, needs_sequence=pred.kind != "distance")
         try:
@@ -84,9 +89,17 @@ def register(app: typer.Typer) -> None:
             name = cell
         else:
             name = cell
-        proto = pred.build_prototype(
-            data, name, target_recall=target_recall, shots=shots, seed=seed
-        )
+        n_labeled = int((np.asarray(data.label) >= 0).sum())
+        total = n_labeled if shots is None else min(shots, n_labeled)
+        with progress_counter("adapt", unit="pairs", total=total) as advance:
+            proto = pred.build_prototype(
+                data,
+                name,
+                target_recall=target_recall,
+                shots=shots,
+                seed=seed,
+                progress=lambda done, _n: advance(done),
+            )
         proto.save(output)
         log(
             f"wrote {output}: cell {name}, {proto.shots} shots ({proto.n_pos} positive, "

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from epcli.cli._common import log
+from epcli.cli._common import log, progress_counter
 
 
 def _split_names(values: list[str] | None) -> list[str] | None:
@@ -98,14 +98,18 @@ def register(app: typer.Typer) -> None:
             f"data: {pairs.n_pairs} pairs from {len(infos)} file(s), cells: "
             + ", ".join(pairs.cells)
         )
-        # the library logs progress, the collapse check and the written directory
-        run_training(
-            pairs,
-            tcfg,
-            mcfg,
-            output,
-            log=log,
-            resume=resume,
-            force=force,
-            data_files=[str(p) for p in data],
-        )
+        # the library logs each epoch, the collapse check and the written directory
+        with progress_counter(
+            "train", unit="steps", total=tcfg.epochs * tcfg.steps_per_epoch
+        ) as advance:
+            run_training(
+                pairs,
+                tcfg,
+                mcfg,
+                output,
+                log=log,
+                resume=resume,
+                force=force,
+                data_files=[str(p) for p in data],
+                progress=advance,
+            )
