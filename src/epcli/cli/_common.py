@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 
 import typer
@@ -31,20 +32,46 @@ def fail(exc: EpcliError) -> None:
 
 
 def run_guarded(app: typer.Typer, argv: list[str]) -> None:
-    """Run the Typer app, turning user errors into one-line messages and exit codes."""
+    """Run the Typer app, turning user errors into one-line messages and exit codes.
+
+    SIGINT and SIGTERM are handled alike (:func:`epcli.io.signals_raise`): the command
+    unwinds, every atomic writer removes its temporary file, and the exit code is 128 + the
+    signal number. A closed stdout (``| head``) stops the command quietly, as coreutils do.
+    """
+    from epcli.io import Interrupted, PipeClosed, signals_raise
+
     try:
-        app(args=argv, prog_name="epcli", standalone_mode=True)
+        with signals_raise():
+            app(args=argv, prog_name="epcli", standalone_mode=True)
     except EpcliError as exc:
         fail(exc)
+    except Interrupted as exc:
+        console.print(
+            f"error: interrupted by {exc.name}; no output was written", style="red", markup=False
+        )
+        raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
-        console.print("interrupted", style="red")
+        console.print("error: interrupted; no output was written", style="red", markup=False)
         raise SystemExit(130) from None
-    except BrokenPipeError:
-        # Downstream closed the pipe (e.g. `| head`); not an error of ours.
-        try:
-            sys.stdout = None  # type: ignore[assignment]
-        finally:
-            raise SystemExit(0) from None
+    except (PipeClosed, BrokenPipeError):
+        _quiet_stdout()
+        raise SystemExit(141) from None  # 128 + SIGPIPE, what a coreutils tool reports
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        console.print(
+            f"error: {where}{exc.strerror or exc}", style="bold red", markup=False, soft_wrap=True
+        )
+        raise SystemExit(EXIT_DATA) from None
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def not_built(name: str) -> None:
