@@ -464,6 +464,13 @@ def check_plot_backend() -> None:
         )
 
 
+def plottable(labels: np.ndarray, groups: np.ndarray | None) -> bool:
+    """True when at least one curve can be drawn: some cell (or all pairs) has both classes."""
+    known = labels >= 0
+    sets = [known] if groups is None else [known] + [known & (groups == g) for g in set(groups)]
+    return any(np.unique(labels[m]).size == 2 for m in sets)
+
+
 def plot_pr_curves(
     path: str | os.PathLike,
     scores: np.ndarray,
@@ -489,10 +496,19 @@ def plot_pr_curves(
     table : pandas.DataFrame
         The evaluation table (for the AUPRs in the legend); needs a row for every curve.
     """
+    import warnings
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    with warnings.catch_warnings():  # warnings are returned as data, never printed
+        warnings.simplefilter("ignore")
+        _plot_pr_curves(path, scores, labels, distance, groups, table, plt)
+
+
+def _plot_pr_curves(path, scores, labels, distance, groups, table, plt) -> None:
 
     path = Path(path)
     known = labels >= 0

@@ -239,7 +239,7 @@ def check_output_path(
                 )
             if not force:
                 raise UsageError(
-                    f"{what} already exists",
+                    "output already exists",
                     path=p,
                     hint="use --force to replace it, or choose another path",
                 )
@@ -254,7 +254,7 @@ def check_output_path(
                 )
             if not force:
                 raise UsageError(
-                    f"{what} already exists",
+                    "output already exists",
                     path=p,
                     hint="use --force to replace it, or choose another path",
                 )

@@ -484,8 +484,8 @@ def _load_torch(path: Path, what: str) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # noqa: BLE001 - any failure here means a bad file
         raise EpcliError(
-            f"{what} is not a safe epcli weights file: it cannot be read as plain tensors "
-            "(it is truncated or corrupt, or holds other Python objects)",
+            f"corrupt model directory: {what} is not a safe epcli weights file (it cannot be "
+            "read as plain tensors: it is truncated, damaged, or holds other Python objects)",
             path=path,
             hint="epcli never loads code from weights files; retrain the model or restore the "
             "file from the model directory epcli wrote",

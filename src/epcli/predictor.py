@@ -482,8 +482,9 @@ class Prototype:
             kw["model_fingerprint"] = str(kw["model_fingerprint"])
             kw["model_kind"] = str(kw["model_kind"])
             kw["cell"] = str(kw["cell"])
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise EpcliError(f"prototype file has a malformed field ({exc})", path=path) from None
+        check_prototype_fields(d, kw, path)
         return cls(**kw)
 
     def save(self, path: str | os.PathLike) -> None:
@@ -492,6 +493,37 @@ class Prototype:
 
         with atomic_path(path) as tmp:
             Path(tmp).write_text(self.to_json(), encoding="utf-8")
+
+
+def check_prototype_fields(
+    raw: dict[str, Any], kw: dict[str, Any], path: str | os.PathLike | None
+) -> None:
+    """Ranges of a prototype file's numbers (exit 1 naming the field): counts are whole
+    numbers >= 0, thresholds finite and in [0, 1], the target recall in (0, 1], the
+    temperature finite and > 0 (the model's bounds are checked by
+    :meth:`Predictor.check_prototype`)."""
+
+    def bad(name: str, allowed: str) -> EpcliError:
+        return EpcliError(
+            f"prototype file: {name}={raw.get(name)!r} is not allowed",
+            path=path,
+            hint=f"{name} must be {allowed}; rebuild the file with epcli adapt",
+        )
+
+    for f in ("shots", "n_pos", "n_neg"):
+        v = raw.get(f)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != kw[f] or kw[f] < 0:
+            raise bad(f, "a whole number >= 0")
+    for f in ("threshold_best_f1", "threshold_at_recall"):
+        if isinstance(raw.get(f), bool) or not (math.isfinite(kw[f]) and 0.0 <= kw[f] <= 1.0):
+            raise bad(f, "a finite number in [0, 1]")
+    if isinstance(raw.get("target_recall"), bool) or not 0.0 < kw["target_recall"] <= 1.0:
+        raise bad("target_recall", "a number in (0, 1]")
+    t = kw["temperature"]
+    if t is not None and (
+        isinstance(raw.get("temperature"), bool) or not math.isfinite(t) or t <= 0
+    ):
+        raise bad("temperature", "a finite number > 0 within the model's temperature bounds")
 
 
 def load_prototype(path: str | os.PathLike, predictor: Predictor | None = None) -> Prototype:
@@ -540,7 +572,9 @@ class Predictor:
 
     # -------------------------------------------------------------- loading
     @classmethod
-    def load(cls, model_dir: str | os.PathLike, device: str | Any = "auto") -> Predictor:
+    def load(
+        cls, model_dir: str | os.PathLike, device: str | Any = "auto", allow_incomplete=False
+    ) -> Predictor:
         """Load a model directory onto a device.
 
         Parameters
@@ -549,13 +583,15 @@ class Predictor:
         device : str or torch.device
             ``auto`` / ``cpu`` / ``cuda`` (see :func:`resolve_device`); ignored by the
             scikit-learn baselines (they run on CPU).
+        allow_incomplete : bool
+            Accept a directory whose training was interrupted (its best weights so far).
 
         Raises
         ------
         EpcliError
             Missing, incomplete or corrupt directory; weights that do not fit the config.
         """
-        loaded = load_model_dir(model_dir)
+        loaded = load_model_dir(model_dir, allow_incomplete=allow_incomplete)
         if loaded.kind in SKLEARN_KINDS:
             from epcli.model.baselines import baseline_from_json
 
@@ -634,6 +670,15 @@ class Predictor:
                 f"prototype is for a {proto.model_kind!r} model, this model is {self.kind!r}",
                 path=path,
             )
+        if proto.temperature is not None:
+            lo, hi = self.temperature_bounds
+            if not lo <= proto.temperature <= hi:
+                raise EpcliError(
+                    f"prototype file: temperature={proto.temperature!r} is outside the model's "
+                    f"bounds [{lo:g}, {hi:g}]",
+                    path=path,
+                    hint="rebuild the file with epcli adapt",
+                )
         if self.has_prototype and proto.prototype is not None:
             want = tuple(self.model.population_prototype.shape)
             if proto.array().shape != want:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import warnings
 
 import typer
 from rich.console import Console
@@ -41,7 +42,8 @@ def run_guarded(app: typer.Typer, argv: list[str]) -> None:
     from epcli.io import Interrupted, PipeClosed, signals_raise
 
     try:
-        with signals_raise():
+        with signals_raise(), warnings.catch_warnings():
+            _route_warnings()
             app(args=argv, prog_name="epcli", standalone_mode=True)
     except EpcliError as exc:
         fail(exc)
@@ -62,6 +64,26 @@ def run_guarded(app: typer.Typer, argv: list[str]) -> None:
             f"error: {where}{exc.strerror or exc}", style="bold red", markup=False, soft_wrap=True
         )
         raise SystemExit(EXIT_DATA) from None
+
+
+def _route_warnings() -> None:
+    """epcli's own warnings (:class:`~epcli.errors.EpcliWarning`) become one ``warning:``
+    line each on stderr; other libraries' warnings are silenced (stderr carries epcli's
+    messages only) unless ``python -W`` / ``PYTHONWARNINGS`` asks for them."""
+    from epcli.errors import EpcliWarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, EpcliWarning):
+            warn(str(message))
+        else:
+            console.print(
+                f"warning: {str(message).strip().splitlines()[0]}", markup=False, soft_wrap=True
+            )
+
+    warnings.showwarning = show
+    if not sys.warnoptions:
+        warnings.simplefilter("ignore")
+    warnings.simplefilter("default", EpcliWarning)
 
 
 def _quiet_stdout() -> None:
