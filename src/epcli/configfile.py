@@ -21,10 +21,22 @@ def load_config_file(path: Path) -> dict[str, Any]:
     EpcliError
         Missing file, invalid JSON (with its line), wrong shapes, unknown top-level keys.
     """
+    if path.is_dir():
+        raise EpcliError("config path is a directory, expected a JSON file", path=path)
     if not path.is_file():
         raise EpcliError("config file not found", path=path)
     try:
-        d = json.loads(path.read_text(encoding="utf-8"))
+        d = json.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError:
+        raise EpcliError(
+            "config is not UTF-8 text (a binary file?)",
+            path=path,
+            hint='give a JSON file like {"train": {...}, "model": {...}}',
+        ) from None
+    except OSError as exc:
+        raise EpcliError(f"cannot read config: {exc.strerror}", path=path) from None
+    except RecursionError:
+        raise EpcliError("config nests too deeply to be a config", path=path) from None
     except json.JSONDecodeError as exc:
         raise EpcliError(
             f"config is not valid JSON ({exc.msg})", path=path, line=exc.lineno

@@ -458,6 +458,7 @@ class Prototype:
             raise EpcliError(
                 "prototype file lacks " + ", ".join(missing), path=path, hint="rebuild it"
             )
+        check_prototype_fields(d, path)
         kw = {n: d[n] for n in names if n in d}
         proto = kw["prototype"]
         if proto is not None:
@@ -484,7 +485,6 @@ class Prototype:
             kw["cell"] = str(kw["cell"])
         except (TypeError, ValueError, OverflowError) as exc:
             raise EpcliError(f"prototype file has a malformed field ({exc})", path=path) from None
-        check_prototype_fields(d, kw, path)
         return cls(**kw)
 
     def save(self, path: str | os.PathLike) -> None:
@@ -495,13 +495,11 @@ class Prototype:
             Path(tmp).write_text(self.to_json(), encoding="utf-8")
 
 
-def check_prototype_fields(
-    raw: dict[str, Any], kw: dict[str, Any], path: str | os.PathLike | None
-) -> None:
-    """Ranges of a prototype file's numbers (exit 1 naming the field): counts are whole
-    numbers >= 0, thresholds finite and in [0, 1], the target recall in (0, 1], the
-    temperature finite and > 0 (the model's bounds are checked by
-    :meth:`Predictor.check_prototype`)."""
+def check_prototype_fields(raw: dict[str, Any], path: str | os.PathLike | None) -> None:
+    """Types and ranges of a prototype file's fields (exit 1 naming the field): strings where
+    names are expected, counts whole numbers >= 0, thresholds finite and in [0, 1], the
+    target recall in (0, 1], the temperature finite and > 0 (the model's bounds are checked
+    by :meth:`Predictor.check_prototype`)."""
 
     def bad(name: str, allowed: str) -> EpcliError:
         return EpcliError(
@@ -510,19 +508,23 @@ def check_prototype_fields(
             hint=f"{name} must be {allowed}; rebuild the file with epcli adapt",
         )
 
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    for f in ("model_fingerprint", "model_kind", "cell"):
+        if not isinstance(raw.get(f), str):
+            raise bad(f, "a string")
     for f in ("shots", "n_pos", "n_neg"):
         v = raw.get(f)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != kw[f] or kw[f] < 0:
+        if not number(v) or v != int(v) or v < 0:
             raise bad(f, "a whole number >= 0")
     for f in ("threshold_best_f1", "threshold_at_recall"):
-        if isinstance(raw.get(f), bool) or not (math.isfinite(kw[f]) and 0.0 <= kw[f] <= 1.0):
+        if not number(raw.get(f)) or not 0.0 <= raw[f] <= 1.0:
             raise bad(f, "a finite number in [0, 1]")
-    if isinstance(raw.get("target_recall"), bool) or not 0.0 < kw["target_recall"] <= 1.0:
+    if not number(raw.get("target_recall")) or not 0.0 < raw["target_recall"] <= 1.0:
         raise bad("target_recall", "a number in (0, 1]")
-    t = kw["temperature"]
-    if t is not None and (
-        isinstance(raw.get("temperature"), bool) or not math.isfinite(t) or t <= 0
-    ):
+    t = raw.get("temperature")
+    if t is not None and (not number(t) or t <= 0):
         raise bad("temperature", "a finite number > 0 within the model's temperature bounds")
 
 
