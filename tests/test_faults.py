@@ -673,3 +673,97 @@ def test_swapped_anchors_warn_once(cli, work):
     assert res.stderr.count("look swapped") == 1
     res = cli("predict", work / "u1.bedpe", "-m", work / "model", "-g", HG38_PIECE)
     assert res.code == 0 and "look swapped" not in res.stderr
+
+
+# ================================================== more hostile inputs, found by trying
+def _bedpe_with_header(work: Path, header_extra: str, value: str) -> Path:
+    rows = [r.split("\t")[:6] for r in (work / "u1.bedpe").read_text().splitlines()[1:]]
+    p = work / "odd.bedpe"
+    head = "#chrom1\tstart1\tend1\tchrom2\tstart2\tend2\t" + header_extra
+    p.write_text("\n".join([head] + ["\t".join(r) + "\t" + value for r in rows]) + "\n")
+    return p
+
+
+def test_same_dataset_twice_would_count_every_pair_twice(cli, work):
+    (work / "link.h5").symlink_to(work / "train.h5")
+    res = cli("train", work / "train.h5", work / "link.h5", "-o", work / "m")
+    expect_error(res, 2, "given twice")
+    assert not (work / "m").exists()
+
+
+@pytest.mark.parametrize(
+    "extra,value,phrase",
+    [("_line", "x", "keeps for itself"), ("\tfoo", "a\tb", "column 7 has no name")],
+)
+def test_header_names_that_cannot_work(cli, work, extra, value, phrase):
+    src = _bedpe_with_header(work, extra, value)
+    res = cli("predict", src, "-g", HG38_PIECE, "-m", work / "model", "-o", work / "o")
+    expect_error(res, 1, f"{src}:1:", phrase)
+    assert not (work / "o").exists()
+
+
+def test_extra_column_named_distance_survives_hdf5(cli, work):
+    src = _bedpe_with_header(work, "distance", "5")
+    h5 = work / "d.h5"
+    assert cli("prepare", src, "-g", HG38_PIECE, "-o", h5, *WINDOWS).code == 0
+    res = cli("predict", h5, "-m", work / "model")
+    assert res.code == 0, res.stderr
+    header = res.stdout.splitlines()[0].lstrip("#").split("\t")
+    i = header.index("distance")
+    assert {line.split("\t")[i] for line in res.stdout.splitlines()[1:]} == {"5"}
+
+
+@pytest.mark.parametrize("cell", ["", "K 562", "a\tb"])
+def test_cell_option_must_be_a_plain_name(cli, work, cell):
+    res = cli("predict", work / "u1.bedpe", "-g", HG38_PIECE, "-m", work / "model", "--cell", cell)
+    expect_error(res, 2, "--cell")
+    res = cli("evaluate", work / "scored.bedpe", "--cell", cell)
+    expect_error(res, 2, "--cell")
+
+
+def test_old_mac_line_ends_read_like_unix(cli, work):
+    text = (work / "u1.bedpe").read_text()
+    (work / "cr.bedpe").write_text(text.replace("\n", "\r"))
+    outs = []
+    for src in (work / "cr.bedpe", work / "u1.bedpe"):
+        res = cli("predict", src, "-g", HG38_PIECE, "-m", work / "model")
+        assert res.code == 0, res.stderr
+        outs.append(res.stdout)
+    assert outs[0] == outs[1] and len(outs[0].splitlines()) == 121
+
+
+@pytest.mark.parametrize("bad", ["dir", "binary"])
+def test_prototype_path_that_is_not_a_prototype(cli, work, bad):
+    p = work / "model" if bad == "dir" else work / "train.h5"
+    res = cli("predict", work / "u1.bedpe", "-g", HG38_PIECE, "-m", work / "model", "-p", p)
+    expect_error(res, 1, str(p))
+
+
+def test_binary_config_file(cli, work):
+    res = cli("train", work / "train.h5", "-o", work / "m", "--config", work / "train.h5")
+    expect_error(res, 1, "not UTF-8")
+
+
+def test_resume_without_a_checkpoint_or_with_nothing_left(cli, work):
+    (work / "empty").mkdir()
+    expect_error(
+        cli("train", work / "train.h5", "-o", work / "empty", "--resume"), 2, "no training state"
+    )
+    expect_error(cli("train", work / "train.h5", "-o", work / "model", "--resume"), 2, "already")
+    expect_error(cli("train", work / "train.h5", "-o", work / "nope", "--resume"), 2)
+
+
+def test_incomplete_dir_without_any_finished_epoch(cli, work):
+    from epcli.modeldir import mark_incomplete
+
+    (work / "m").mkdir()
+    mark_incomplete(work / "m", epochs_done=0, epochs=4)
+    for extra in ([], ["--allow-incomplete"]):
+        res = cli(
+            "adapt", work / "m", work / "u1.bedpe", "-g", HG38_PIECE, "-o", work / "p", *extra
+        )
+        expect_error(res, 1, "incomplete model directory")
+    assert not (work / "p").exists()
+    # and --force may replace it (it is an epcli model directory)
+    res = cli("train", work / "train.h5", "-o", work / "m", "--force", "--model", "distance")
+    assert res.code == 0, res.stderr

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from epcli import schema
-from epcli.errors import EpcliError, EpcliWarning
+from epcli.errors import EpcliError, EpcliWarning, UsageError
 from epcli.io import display_name, open_text_input
 
 #: Values of the ``label`` column read as "unknown" (-1).
@@ -72,6 +72,20 @@ def _parse_header(fields: list[str], where: str, line_no: int) -> list[str]:
             hint="fix the header or remove it (then 6 or 10 columns are expected)",
         )
     names[:6] = list(schema.BEDPE_COORDS)
+    if "" in names:
+        raise EpcliError(
+            f"header column {names.index('') + 1} has no name",
+            path=where,
+            line=line_no,
+            hint="name every column (two tabs in a row leave an empty name)",
+        )
+    if LINE_COL in names:
+        raise EpcliError(
+            f"header names a column {LINE_COL!r}, a name epcli keeps for itself",
+            path=where,
+            line=line_no,
+            hint="rename that column",
+        )
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise EpcliError(f"header names a column twice: {', '.join(dup)}", path=where, line=line_no)
@@ -199,6 +213,15 @@ def _validate_row(parts: list[str], layout: BedpeLayout, where: str, line_no: in
     return row
 
 
+def check_cell_name(cell: str | None) -> None:
+    """``--cell``: a non-empty name without whitespace (it becomes a BEDPE field)."""
+    if cell is not None and (cell.strip() == "" or any(ch.isspace() for ch in cell)):
+        raise UsageError(
+            f"--cell must be a non-empty name without spaces or tabs, got {cell!r}",
+            hint="e.g. --cell K562",
+        )
+
+
 def iter_bedpe_chunks(
     path: str | os.PathLike,
     *,
@@ -229,6 +252,7 @@ def iter_bedpe_chunks(
     EpcliError
         On the first bad line (file and line in the message), or when the file holds no pairs.
     """
+    check_cell_name(cell)
     where = display_name(path)
     layout: BedpeLayout | None = None
     builder: _ChunkBuilder | None = None

@@ -333,7 +333,7 @@ class Dataset:
             return self._anchors(kind)
 
     def pairs_frame(self) -> pd.DataFrame:
-        """Pairs as a BEDPE frame: ten standard columns, cell, label, extras, distance."""
+        """Pairs as a BEDPE frame: ten standard columns, cell, label, extras."""
         with _reading(self.path):
             return self._pairs_frame()
 
@@ -388,7 +388,6 @@ class Dataset:
         data[schema.COL_LABEL] = g["label"][:]
         for name in self.info.extra_columns:
             data[name] = _strs(g["extra"][name][:])
-        data["distance"] = g["distance"][:]
         return pd.DataFrame(data)
 
     def _load(self) -> PairData:

@@ -267,6 +267,23 @@ def check_output_path(
         raise UsageError("cannot write in the output folder (permission denied)", path=parent)
 
 
+def check_distinct_inputs(paths: Sequence[str | os.PathLike], what: str = "input") -> None:
+    """Refuse the same file given twice as input (e.g. ``epcli train a.h5 a.h5``, which would
+    count every pair twice)."""
+    seen: list[Path] = []
+    for path in paths:
+        if str(path) == STDIO:
+            continue
+        p = Path(path)
+        for q in seen:
+            if p.exists() and _same_file(p, q):
+                raise UsageError(
+                    f"the same {what} is given twice: {q} and {p}",
+                    hint="give each file once",
+                )
+        seen.append(p)
+
+
 def check_distinct_outputs(paths: Sequence[str | os.PathLike | None]) -> None:
     """Refuse two outputs of one command that are the same file (``-`` may appear once)."""
     seen: list[Path] = []

@@ -538,6 +538,8 @@ def load_prototype(path: str | os.PathLike, predictor: Predictor | None = None) 
         from the predictor's ("prototype was built for model X, this model is Y").
     """
     p = Path(path)
+    if p.is_dir():
+        raise EpcliError("prototype path is a directory, expected a file", path=p)
     if not p.is_file():
         raise EpcliError("prototype file not found", path=p, hint="make one with epcli adapt")
     try:

@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
         from epcli.checkpoint import saved_configs
         from epcli.configfile import resolve_configs
         from epcli.dataset import load_pairdata
-        from epcli.io import check_output_path
+        from epcli.io import check_distinct_inputs, check_output_path
         from epcli.modeldir import check_replaceable
         from epcli.training import train as run_training
 
@@ -97,6 +97,7 @@ def register(app: typer.Typer) -> None:
             "device": device,
             "num_threads": threads,
         }
+        check_distinct_inputs(data, "dataset")
         check_output_path(
             output,
             force or resume,
