@@ -300,6 +300,8 @@ def _assert_incomplete(cli, out: Path, world: Path) -> None:
     res = cli("predict", world / "u1.bedpe", "-g", HG38_PIECE, "-m", out, "-o", out.parent / "s")
     expect_error(res, 1, "incomplete model directory", "--resume", "--allow-incomplete")
     assert not (out.parent / "s").exists()
+    res = cli("train", world / "train.h5", "-o", out)  # neither --resume nor --force
+    expect_error(res, 2, "interrupted training run", "--resume")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -767,3 +769,16 @@ def test_incomplete_dir_without_any_finished_epoch(cli, work):
     # and --force may replace it (it is an epcli model directory)
     res = cli("train", work / "train.h5", "-o", work / "m", "--force", "--model", "distance")
     assert res.code == 0, res.stderr
+
+
+def test_negative_seed(cli, work):
+    expect_error(cli("train", work / "train.h5", "-o", work / "m", "--seed", -1), 2, "seed")
+    (work / "s.json").write_text('{"train": {"seed": -2}}')
+    res = cli("train", work / "train.h5", "-o", work / "m", "--config", work / "s.json")
+    expect_error(res, 1, "seed")
+    res = cli(
+        "adapt", work / "model", work / "u1.bedpe", "-g", HG38_PIECE, "-o", work / "q",
+        "--shots", 10, "--seed", -5,
+    )  # fmt: skip
+    assert res.code == 2 and "Traceback" not in res.stderr and not (work / "q").exists()
+    assert not (work / "m").exists()

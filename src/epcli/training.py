@@ -189,6 +189,8 @@ class TrainConfig:
             raise bad("support_size", "an integer >= 2 (one pair of each class at least)")
         if self.patience < 1:
             raise bad("patience", "an integer >= 1")
+        if self.seed < 0:
+            raise bad("seed", "an integer >= 0")
         if self.val_max_pairs < 10 or self.proto_pairs < 2:
             raise bad("val_max_pairs" if self.val_max_pairs < 10 else "proto_pairs", ">= 10 / 2")
         if self.max_time is not None and not self.max_time > 0:

@@ -49,11 +49,13 @@ def run_guarded(app: typer.Typer, argv: list[str]) -> None:
         fail(exc)
     except Interrupted as exc:
         console.print(
-            f"error: interrupted by {exc.name}; no output was written", style="red", markup=False
+            f"error: interrupted by {exc.name}; partial output was removed",
+            style="red",
+            markup=False,
         )
         raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
-        console.print("error: interrupted; no output was written", style="red", markup=False)
+        console.print("error: interrupted; partial output was removed", style="red", markup=False)
         raise SystemExit(130) from None
     except (PipeClosed, BrokenPipeError):
         _quiet_stdout()

@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         target_recall: Annotated[
             float, typer.Option(help="Recall the second calibrated threshold must reach.")
         ] = 0.7,
-        seed: Annotated[int, typer.Option(help="Seed of the --shots subset.")] = 0,
+        seed: Annotated[int, typer.Option(min=0, help="Seed of the --shots subset.")] = 0,
         device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
         force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
         allow_incomplete: Annotated[

@@ -81,8 +81,9 @@ def register(app: typer.Typer) -> None:
         from epcli.checkpoint import saved_configs
         from epcli.configfile import resolve_configs
         from epcli.dataset import load_pairdata
+        from epcli.errors import UsageError
         from epcli.io import check_distinct_inputs, check_output_path
-        from epcli.modeldir import check_replaceable
+        from epcli.modeldir import check_replaceable, read_marker
         from epcli.training import train as run_training
 
         overrides = {
@@ -98,6 +99,12 @@ def register(app: typer.Typer) -> None:
             "num_threads": threads,
         }
         check_distinct_inputs(data, "dataset")
+        if not (resume or force) and (read_marker(output) or {}).get("status") == "incomplete":
+            raise UsageError(
+                "the model directory was left by an interrupted training run",
+                path=output,
+                hint="continue it with --resume, or start over with --force",
+            )
         check_output_path(
             output,
             force or resume,
