@@ -318,6 +318,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if _pending is not None:  # a signal whose exception some callback swallowed
+            raise Interrupted(_pending)
         os.replace(tmp_path, p)
     except BaseException:
         _remove(tmp_path)
@@ -412,19 +414,45 @@ def _restore(previous: dict[int, object] | None) -> None:
             signal.signal(s, h)
 
 
+#: The signal :func:`signals_raise` caught, kept even when its exception was swallowed.
+_pending: int | None = None
+
+
+def pending_signal() -> int | None:
+    """The SIGINT/SIGTERM received under :func:`signals_raise`, if any."""
+    return _pending
+
+
 @contextlib.contextmanager
 def signals_raise() -> Iterator[None]:
     """Within the block SIGINT and SIGTERM raise :class:`Interrupted` (the CLI wraps every
-    command in it), so both clean up the same way; the previous handlers come back after."""
+    command in it), so both clean up the same way; the previous handlers come back after.
+
+    The signal is also remembered (:func:`pending_signal`): an exception raised where
+    Python ignores it (a weakref callback, a destructor) or where a C library turns it into
+    another error must still stop the command, and :func:`atomic_path` never commits a file
+    after a signal.
+    """
+    global _pending
 
     def handler(signum, _frame):
+        global _pending
+        _pending = signum
         raise Interrupted(signum)
 
+    def unraisable(info):  # "Exception ignored in ..." for our own signal: stay quiet
+        if not isinstance(info.exc_value, Interrupted):
+            previous_hook(info)
+
+    _pending = None
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = unraisable
     previous = _install(handler)
     try:
         yield
     finally:
         _restore(previous)
+        sys.unraisablehook = previous_hook
 
 
 class StopRequest:

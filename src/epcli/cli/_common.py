@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import warnings
 
@@ -39,33 +40,43 @@ def run_guarded(app: typer.Typer, argv: list[str]) -> None:
     unwinds, every atomic writer removes its temporary file, and the exit code is 128 + the
     signal number. A closed stdout (``| head``) stops the command quietly, as coreutils do.
     """
-    from epcli.io import Interrupted, PipeClosed, signals_raise
+    from epcli.io import Interrupted, PipeClosed, pending_signal, signals_raise
 
     try:
         with signals_raise(), warnings.catch_warnings():
             _route_warnings()
             app(args=argv, prog_name="epcli", standalone_mode=True)
-    except EpcliError as exc:
-        fail(exc)
-    except Interrupted as exc:
-        console.print(
-            f"error: interrupted by {exc.name}; partial output was removed",
-            style="red",
-            markup=False,
-        )
-        raise SystemExit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        console.print("error: interrupted; partial output was removed", style="red", markup=False)
-        raise SystemExit(130) from None
+    except (Interrupted, KeyboardInterrupt) as exc:
+        _interrupted(getattr(exc, "signum", None) or pending_signal() or signal.SIGINT)
     except (PipeClosed, BrokenPipeError):
         _quiet_stdout()
         raise SystemExit(141) from None  # 128 + SIGPIPE, what a coreutils tool reports
-    except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        console.print(
-            f"error: {where}{exc.strerror or exc}", style="bold red", markup=False, soft_wrap=True
-        )
-        raise SystemExit(EXIT_DATA) from None
+    except Exception as exc:
+        if pending_signal() is not None:  # a library turned the signal into another error
+            _interrupted(pending_signal())
+        if isinstance(exc, EpcliError):
+            fail(exc)
+        if isinstance(exc, OSError):
+            where = f"{exc.filename}: " if exc.filename else ""
+            console.print(
+                f"error: {where}{exc.strerror or exc}",
+                style="bold red",
+                markup=False,
+                soft_wrap=True,
+            )
+            raise SystemExit(EXIT_DATA) from None
+        raise
+    if pending_signal() is not None:
+        _interrupted(pending_signal())
+
+
+def _interrupted(signum: int) -> None:
+    """Report SIGINT/SIGTERM and exit with 128 + its number."""
+    name = signal.Signals(signum).name
+    console.print(
+        f"error: interrupted by {name}; partial output was removed", style="red", markup=False
+    )
+    raise SystemExit(128 + int(signum))
 
 
 def _route_warnings() -> None:
