@@ -464,6 +464,13 @@ def check_plot_backend() -> None:
         )
 
 
+def plottable(labels: np.ndarray, groups: np.ndarray | None) -> bool:
+    """True when at least one curve can be drawn: some cell (or all pairs) has both classes."""
+    known = labels >= 0
+    sets = [known] if groups is None else [known] + [known & (groups == g) for g in set(groups)]
+    return any(np.unique(labels[m]).size == 2 for m in sets)
+
+
 def plot_pr_curves(
     path: str | os.PathLike,
     scores: np.ndarray,
@@ -477,16 +484,20 @@ def plot_pr_curves(
     The suffix of ``path`` (one of :data:`PLOT_FORMATS`) sets the format; the other
     parameters are :func:`pr_figure`'s.
     """
+    import warnings
+
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    fig = pr_figure(scores, labels, distance, groups, table)
-    fmt = path.suffix.lower().lstrip(".")
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=120)
-    finally:
-        plt.close(fig)
+    with warnings.catch_warnings():  # warnings are returned as data, never printed
+        warnings.simplefilter("ignore")
+        fig = pr_figure(scores, labels, distance, groups, table)
+        fmt = path.suffix.lower().lstrip(".")
+        try:
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format=fmt, dpi=120)
+        finally:
+            plt.close(fig)
 
 
 def pr_figure(

@@ -16,7 +16,7 @@ import pandas as pd
 
 from epcli import schema
 from epcli.arrays import PairData
-from epcli.bedpe import BedpeLayout, iter_bedpe_chunks
+from epcli.bedpe import BedpeLayout, check_cell_name, iter_bedpe_chunks
 from epcli.dataset import Dataset
 from epcli.errors import EpcliError, UsageError
 from epcli.genome import Genome
@@ -146,6 +146,7 @@ class PairsInput:
     cell: str | None = None
 
     def __post_init__(self) -> None:
+        check_cell_name(self.cell)
         self.hdf5 = is_hdf5(self.path)
         self.where = display_name(self.path)
         if not self.hdf5 and self.needs_sequence and self.genome is None:
@@ -168,7 +169,7 @@ class PairsInput:
         if "layout" in first.attrs:
             return first.attrs["layout"]
         cols = list(schema.BEDPE_STANDARD) + [
-            c for c in first.columns if c not in schema.BEDPE_STANDARD and c != "distance"
+            c for c in first.columns if c not in schema.BEDPE_STANDARD
         ]
         return BedpeLayout(cols, True)
 

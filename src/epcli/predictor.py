@@ -484,6 +484,7 @@ class Prototype:
             raise EpcliError(
                 "prototype file lacks " + ", ".join(missing), path=path, hint="rebuild it"
             )
+        check_prototype_fields(d, path)
         kw = {n: d[n] for n in names if n in d}
         proto = kw["prototype"]
         if proto is not None:
@@ -514,7 +515,7 @@ class Prototype:
                         {"id": str(t["id"]), "name": str(t["name"]), "weight": float(t["weight"])}
                         for t in kw[f]
                     ]
-        except (TypeError, ValueError, KeyError) as exc:
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
             raise EpcliError(f"prototype file has a malformed field ({exc})", path=path) from None
         return cls(**kw)
 
@@ -524,6 +525,39 @@ class Prototype:
 
         with atomic_path(path) as tmp:
             Path(tmp).write_text(self.to_json(), encoding="utf-8")
+
+
+def check_prototype_fields(raw: dict[str, Any], path: str | os.PathLike | None) -> None:
+    """Types and ranges of a prototype file's fields (exit 1 naming the field): strings where
+    names are expected, counts whole numbers >= 0, thresholds finite and in [0, 1], the
+    target recall in (0, 1], the temperature finite and > 0 (the model's bounds are checked
+    by :meth:`Predictor.check_prototype`)."""
+
+    def bad(name: str, allowed: str) -> EpcliError:
+        return EpcliError(
+            f"prototype file: {name}={raw.get(name)!r} is not allowed",
+            path=path,
+            hint=f"{name} must be {allowed}; rebuild the file with epcli adapt",
+        )
+
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    for f in ("model_fingerprint", "model_kind", "cell"):
+        if not isinstance(raw.get(f), str):
+            raise bad(f, "a string")
+    for f in ("shots", "n_pos", "n_neg"):
+        v = raw.get(f)
+        if not number(v) or v != int(v) or v < 0:
+            raise bad(f, "a whole number >= 0")
+    for f in ("threshold_best_f1", "threshold_at_recall"):
+        if not number(raw.get(f)) or not 0.0 <= raw[f] <= 1.0:
+            raise bad(f, "a finite number in [0, 1]")
+    if not number(raw.get("target_recall")) or not 0.0 < raw["target_recall"] <= 1.0:
+        raise bad("target_recall", "a number in (0, 1]")
+    t = raw.get("temperature")
+    if t is not None and (not number(t) or t <= 0):
+        raise bad("temperature", "a finite number > 0 within the model's temperature bounds")
 
 
 def load_prototype(path: str | os.PathLike, predictor: Predictor | None = None) -> Prototype:
@@ -536,6 +570,8 @@ def load_prototype(path: str | os.PathLike, predictor: Predictor | None = None) 
         from the predictor's ("prototype was built for model X, this model is Y").
     """
     p = Path(path)
+    if p.is_dir():
+        raise EpcliError("prototype path is a directory, expected a file", path=p)
     if not p.is_file():
         raise EpcliError("prototype file not found", path=p, hint="make one with epcli adapt")
     try:
@@ -574,7 +610,9 @@ class Predictor:
 
     # -------------------------------------------------------------- loading
     @classmethod
-    def load(cls, model_dir: str | os.PathLike, device: str | Any = "auto") -> Predictor:
+    def load(
+        cls, model_dir: str | os.PathLike, device: str | Any = "auto", allow_incomplete=False
+    ) -> Predictor:
         """Load a model directory onto a device.
 
         Parameters
@@ -583,13 +621,15 @@ class Predictor:
         device : str or torch.device
             ``auto`` / ``cpu`` / ``cuda`` (see :func:`resolve_device`); ignored by the
             scikit-learn baselines (they run on CPU).
+        allow_incomplete : bool
+            Accept a directory whose training was interrupted (its best weights so far).
 
         Raises
         ------
         EpcliError
             Missing, incomplete or corrupt directory; weights that do not fit the config.
         """
-        loaded = load_model_dir(model_dir)
+        loaded = load_model_dir(model_dir, allow_incomplete=allow_incomplete)
         if loaded.kind in SKLEARN_KINDS:
             from epcli.model.baselines import baseline_from_json
 
@@ -668,6 +708,15 @@ class Predictor:
                 f"prototype is for a {proto.model_kind!r} model, this model is {self.kind!r}",
                 path=path,
             )
+        if proto.temperature is not None:
+            lo, hi = self.temperature_bounds
+            if not lo <= proto.temperature <= hi:
+                raise EpcliError(
+                    f"prototype file: temperature={proto.temperature!r} is outside the model's "
+                    f"bounds [{lo:g}, {hi:g}]",
+                    path=path,
+                    hint="rebuild the file with epcli adapt",
+                )
         if self.has_prototype and proto.prototype is not None:
             want = tuple(self.model.population_prototype.shape)
             if proto.array().shape != want:

@@ -9,7 +9,7 @@ import typer
 
 from epcli.candidates import DEFAULT_DOWNSTREAM, DEFAULT_MAX_DISTANCE, DEFAULT_UPSTREAM
 from epcli.cli._common import log, progress_counter, warn
-from epcli.io import STDIO, check_not_input, check_output_path, open_text_output
+from epcli.io import STDIO, check_output_path, open_text_output
 
 
 def register(app: typer.Typer) -> None:
@@ -103,8 +103,7 @@ def register(app: typer.Typer) -> None:
                 "--upstream/--downstream place windows around TSSs and need --tss",
                 hint="add --tss when PROMOTERS holds TSSs or genes with a strand",
             )
-        check_not_input(output, [enhancers, promoters])
-        check_output_path(output, force)
+        check_output_path(output, force, inputs=[enhancers, promoters])
         lengths, genome_name = None, "the genome"
         if genome is not None:
             from epcli.genome import Genome

@@ -9,7 +9,7 @@ import typer
 
 from epcli.cli._common import apply_threads, log, progress_counter, warn
 from epcli.inputs import PairsInput, parse_shard
-from epcli.io import STDIO, open_text_output
+from epcli.io import STDIO, check_output_path, open_text_output
 
 
 def register(app: typer.Typer) -> None:
@@ -84,6 +84,14 @@ def register(app: typer.Typer) -> None:
         force: Annotated[
             bool, typer.Option("--force", help="Replace an existing -o file.")
         ] = False,
+        allow_incomplete: Annotated[
+            bool,
+            typer.Option(
+                "--allow-incomplete",
+                help="Accept a model directory whose training was interrupted: use the best "
+                "weights it saved so far.",
+            ),
+        ] = False,
     ) -> None:
         """Score enhancer-promoter pairs; BEDPE out with column 8 = probability of interaction.
 
@@ -106,8 +114,14 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"--device must be auto, cpu or cuda, got {device!r}")
         apply_threads(threads)
         model_dir, source = resolve_model(model)
+        check_output_path(
+            output,
+            force,
+            inputs=[pairs, genome, prototype, model_dir],
+            what="scored BEDPE",
+        )
         log(f"model: {model_dir} ({source})")
-        pred = Predictor.load(model_dir, device=device)
+        pred = Predictor.load(model_dir, device=device, allow_incomplete=allow_incomplete)
         if pred.is_torch:
             log(f"device: {pred.device}")
         if pred.is_torch and cache_mb > 0:
@@ -142,6 +156,11 @@ def register(app: typer.Typer) -> None:
                 )
         finally:
             src.close()
+        if stats.replaced:
+            warn(
+                f"{src.where} was scored before: its column(s) {', '.join(stats.replaced)} "
+                "were replaced by the new scores"
+            )
         if getattr(src, "n_padded", 0):
             warn(f"{src.n_padded} window(s) ran off a contig end and were padded with N")
         where = "stdout" if output == STDIO else output
