@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 #: Penalties tried, as multiples of ``cfg.sparsity``.
-PATH = (1.0, 3.0, 10.0)
+PATH = (1.0, 3.0, 10.0, 30.0)
 #: Full-batch steps for the additive terms, then for everything.
 STEPS_ADDITIVE = 120
 STEPS_JOINT = 160
@@ -228,6 +228,8 @@ def warm_start(
     WarmStartResult
     """
     log = log or (lambda _m: None)
+    with torch.no_grad():  # gates are set from the cells at the end (_init_gates)
+        model.gate.zero_()
     se = model.scan_stats(enh_codes)
     sp = model.scan_stats(pro_codes)
     model.fit_normalization(se, sp)
