@@ -38,6 +38,8 @@ STEPS_ADDITIVE = 120
 STEPS_JOINT = 160
 STEPS_CELL = 80
 LR = 0.05
+#: R_E gates kept by the warm start: the motifs whose per-cell deviations spread most.
+GATE_MOTIFS = 32
 
 
 @dataclass
@@ -292,5 +294,7 @@ def _init_gates(model, se, sp, pr: _Pairs, cells: torch.Tensor, lam: float) -> N
         if len(devs) >= 2:
             spread = torch.stack(devs).std(0)
             g = spread / spread.max().clamp(min=1e-8)
-            model.gate.copy_(torch.where(g > 0.05, g, torch.zeros_like(g)))
+            keep = torch.zeros_like(g, dtype=torch.bool)
+            keep[g.topk(min(GATE_MOTIFS, g.numel())).indices] = True
+            model.gate.copy_(torch.where(keep & (g > 0.05), g, torch.zeros_like(g)))
         model._active = None
