@@ -1374,7 +1374,12 @@ def _prepare_motif_model(model, data: PairData, rows: np.ndarray, log: Log) -> d
         f"scanned {n:,} training windows once and fitted U_I full-batch in "
         f"{time.time() - t0:.1f} s: L1 {res.sparsity:.3g}, {res.active_motifs} active motifs"
     )
-    return {"sparsity": res.sparsity, "path": res.path, "active_motifs": res.active_motifs}
+    return {
+        "sparsity": res.sparsity,
+        "path": res.path,
+        "active_motifs": res.active_motifs,
+        "re_scale": res.re_scale,
+    }
 
 
 def _torch_loop(
