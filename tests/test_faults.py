@@ -202,6 +202,7 @@ def test_train_into_the_current_directory(cli, work):
     [
         "prepare x.bedpe -g G -o x.bedpe --force",
         "prepare x.bedpe -g G -o link.bedpe --force",  # a symlink to the input
+        "predict x.bedpe -g G -m model -o hard.bedpe --force",  # a hard link to the input
         "prepare x.bedpe -g G -o G --force",  # the genome
         "predict x.bedpe -g G -m model -o x.bedpe --force",
         "predict x.bedpe -g G -m model -p u1.proto -o u1.proto --force",
@@ -217,6 +218,7 @@ def test_output_is_never_an_input(cli, work, command):
     shutil.copy(work / "u1.bedpe", work / "x.bedpe")
     shutil.copy(HG38_PIECE, work / "genome.fa")
     (work / "link.bedpe").symlink_to(work / "x.bedpe")
+    os.link(work / "x.bedpe", work / "hard.bedpe")
     before = _tree(work)
     args = [
         str(work / "genome.fa") if a == "G" else str(work / a) if "." in a or a == "model" else a
@@ -782,3 +784,10 @@ def test_negative_seed(cli, work):
     )  # fmt: skip
     assert res.code == 2 and "Traceback" not in res.stderr and not (work / "q").exists()
     assert not (work / "m").exists()
+
+
+def test_two_outputs_that_are_one_file(cli, work):
+    before = _tree(work)
+    res = cli("evaluate", work / "scored.bedpe", "-o", work / "x.png", "--plot", work / "x.png")
+    expect_error(res, 2, "same file")
+    assert _tree(work) == before  # the plot used to be written before the table failed
