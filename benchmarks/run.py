@@ -533,9 +533,11 @@ def recovery(
     """Precision at k of the planted TFs among the model card's top motifs and adapt's TFs.
 
     A top entry of the card is a hit when its motif (both motifs, for an E x P pair)
-    matches a motif of the rule's E x P interactions on its side (:data:`MATCH_R`); a TF
-    that ``adapt`` says an unseen cell favours is a hit when it matches one of the cell's
-    active TFs.
+    matches a planted TF of its side (:data:`MATCH_R`): for the enhancer, a motif of the
+    rule's E x P interactions or a cell TF (whose mean activity over the training cells is
+    an additive enhancer term); for the promoter, a motif of the interactions. A TF that
+    ``adapt`` says an unseen cell favours is a hit when it matches one of the cell's active
+    TFs.
     """
     import torch
 
@@ -548,7 +550,7 @@ def recovery(
         return {}
     ids, _ = feature_names(model.cfg)
     pos = {i: k for k, i in enumerate(ids)}
-    e_tf = {a for a, _, _ in meta["interactions"]}
+    e_tf = {a for a, _, _ in meta["interactions"]} | set(meta.get("cell_tfs", []))
     p_tf = {b for _, b, _ in meta["interactions"]}
     with torch.no_grad():
         ze = torch.cat(
@@ -613,7 +615,8 @@ def markdown_recovery(rec: dict[str, Any]) -> str:
         return "(no motif model: no recovery check)"
     lines = [
         f"Model card top motifs: precision at 5 = {rec['card_precision_at_5']:.2f}, at 10 = "
-        f"{rec['card_precision_at_10']:.2f} (planted E x P interaction motifs).",
+        f"{rec['card_precision_at_10']:.2f} (planted TFs of the entry's side: interaction "
+        "motifs, and cell TFs for enhancer terms).",
         "",
         "| rank | part | motif | effect | best planted match | hit |",
         "|---|---|---|---|---|---|",

@@ -228,7 +228,7 @@ def test_output_never_overwrites_input(cli, tmp_path):
     e = write_text(tmp_path / "e.bed", "chrA\t1\t5\n")
     p = write_text(tmp_path / "p.bed", "chrA\t10\t20\n")
     r = cli("candidates", e, p, "-o", e, "--force")
-    assert r.code == 2 and "overwrite an input" in r.stderr
+    assert r.code == 2 and "is the input" in r.stderr
     assert e.read_text() == "chrA\t1\t5\n"
     out = write_text(tmp_path / "out.bedpe", "old\n")
     r = cli("candidates", e, p, "-o", out)

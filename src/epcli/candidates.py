@@ -26,7 +26,6 @@ input line).
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -459,7 +458,7 @@ class Candidates:
         fd, name = tempfile.mkstemp(prefix="epcli-enhancers-", suffix=".bed")
         self._spool = Path(name)
         with open_text_input(STDIO) as src, os.fdopen(fd, "w", encoding="utf-8") as dst:
-            shutil.copyfileobj(src, dst)
+            dst.writelines(src)  # line by line: bounded memory, strict UTF-8 and gzip checks
         where = self.enh_reader.where
         self.enh_reader.path = self._spool
         self.enh_reader.where = where  # messages still name <stdin>
