@@ -44,3 +44,30 @@ def write_random_pairs(
                 f"chr20\t{a}\t{a + e_len[ei[k]]}\tchr20\t{b}\t{b + 2000}\tpair{k}\t.\t.\t+"
                 f"\t{cell[k]}\t{labels[k]}\n"
             )
+
+
+def write_reuse_pairs(path: Path, n_pairs: int, reuse: int, seed: int = 0) -> int:
+    """Write ``n_pairs`` random cis pairs in which every anchor is in exactly ``reuse`` pairs.
+
+    ``n_pairs // reuse`` enhancers and as many promoters (2 kb) on chr20:70,000-2,990,000;
+    each anchor index is repeated ``reuse`` times and the two index lists are shuffled
+    independently, so the pairs come in random order (an anchor's pairs are spread over the
+    whole file, as in a genome-wide candidate list split into chunks). Returns the number of
+    anchors per side.
+    """
+    rng = np.random.default_rng(seed)
+    n_anchor = n_pairs // reuse
+    e_start = rng.choice(np.arange(70_000, 2_990_000, 7), n_anchor, replace=False)
+    e_len = rng.integers(200, 2001, n_anchor)
+    p_start = rng.choice(np.arange(70_000, 2_990_000, 11), n_anchor, replace=False)
+    ei = rng.permutation(np.repeat(np.arange(n_anchor), reuse))
+    pi = rng.permutation(np.repeat(np.arange(n_anchor), reuse))
+    with open(path, "w") as fh:
+        fh.write(HEADER)
+        for k in range(ei.size):
+            a, b = e_start[ei[k]], p_start[pi[k]]
+            fh.write(
+                f"chr20\t{a}\t{a + e_len[ei[k]]}\tchr20\t{b}\t{b + 2000}\tpair{k}\t.\t.\t+"
+                f"\tGM12878\t0\n"
+            )
+    return n_anchor

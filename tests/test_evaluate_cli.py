@@ -192,6 +192,34 @@ def test_plot(cli, scored, tmp_path):
     assert not (tmp_path / "pr.txt").exists()
 
 
+def test_plot_has_a_prevalence_line_per_cell(scored):
+    """Each cell's curve has a dotted horizontal line at its prevalence (random ranking)."""
+    import matplotlib.pyplot as plt
+
+    from epcli.evaluation import load_scored, pr_figure, run_evaluation
+
+    pairs = load_scored(scored)
+    result = run_evaluation(pairs, by="cell", bootstrap=0)
+    fig = pr_figure(pairs.scores, pairs.labels, pairs.distance, result.groups, result.table)
+    try:
+        lines = {
+            ln.get_label(): ln for ln in fig.axes[0].get_lines() if "prevalence" in ln.get_label()
+        }
+        # A: 2 of 4 positive; B: 1 of 3 labeled; ALL: 3 of 7
+        want = {"A": 2 / 4, "B": 1 / 3, "ALL": 3 / 7}
+        assert len(lines) == 3
+        for cell, prev in want.items():
+            (ln,) = [v for k, v in lines.items() if k.startswith(f"{cell} prevalence")]
+            assert np.allclose(ln.get_ydata(), prev)
+            assert ln.get_linestyle() == ":"
+            curve = next(
+                x for x in fig.axes[0].get_lines() if x.get_label().startswith(f"{cell} (")
+            )
+            assert ln.get_color() == curve.get_color()  # same colour as the cell's curve
+    finally:
+        plt.close(fig)
+
+
 def test_plot_without_matplotlib(cli, scored, tmp_path, monkeypatch):
     import importlib.util
 

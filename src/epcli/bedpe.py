@@ -14,6 +14,7 @@ Every problem is reported with the file and line (:class:`epcli.errors.EpcliErro
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO
@@ -22,13 +23,16 @@ import numpy as np
 import pandas as pd
 
 from epcli import schema
-from epcli.errors import EpcliError
+from epcli.errors import EpcliError, EpcliWarning, UsageError
 from epcli.io import display_name, open_text_input
 
 #: Values of the ``label`` column read as "unknown" (-1).
 UNKNOWN_LABELS = frozenset({".", "NA", "na", "NaN", "nan", "", "-1"})
 #: Name of the source-line column added to every chunk.
 LINE_COL = "_line"
+#: Largest coordinate accepted (2**40, about 1.1e12 bp: beyond any genome, and far enough
+#: from the int64 limit that midpoints and windows cannot overflow).
+MAX_COORD = 2**40
 
 
 @dataclass
@@ -68,6 +72,20 @@ def _parse_header(fields: list[str], where: str, line_no: int) -> list[str]:
             hint="fix the header or remove it (then 6 or 10 columns are expected)",
         )
     names[:6] = list(schema.BEDPE_COORDS)
+    if "" in names:
+        raise EpcliError(
+            f"header column {names.index('') + 1} has no name",
+            path=where,
+            line=line_no,
+            hint="name every column (two tabs in a row leave an empty name)",
+        )
+    if LINE_COL in names:
+        raise EpcliError(
+            f"header names a column {LINE_COL!r}, a name epcli keeps for itself",
+            path=where,
+            line=line_no,
+            hint="rename that column",
+        )
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise EpcliError(f"header names a column twice: {', '.join(dup)}", path=where, line=line_no)
@@ -146,6 +164,13 @@ def _validate_row(parts: list[str], layout: BedpeLayout, where: str, line_no: in
                 line=line_no,
                 hint="coordinates are whole numbers, 0-based",
             ) from None
+        if value > MAX_COORD:
+            raise EpcliError(
+                f"{cols[i]} is too large: {text[:30]}{'...' if len(text) > 30 else ''}",
+                path=where,
+                line=line_no,
+                hint=f"coordinates are base positions on a chromosome (at most {MAX_COORD:,})",
+            )
         if value < 0:
             raise EpcliError(
                 f"{cols[i]} is negative: {value}",
@@ -188,6 +213,15 @@ def _validate_row(parts: list[str], layout: BedpeLayout, where: str, line_no: in
     return row
 
 
+def check_cell_name(cell: str | None) -> None:
+    """``--cell``: a non-empty name without whitespace (it becomes a BEDPE field)."""
+    if cell is not None and (cell.strip() == "" or any(ch.isspace() for ch in cell)):
+        raise UsageError(
+            f"--cell must be a non-empty name without spaces or tabs, got {cell!r}",
+            hint="e.g. --cell K562",
+        )
+
+
 def iter_bedpe_chunks(
     path: str | os.PathLike,
     *,
@@ -218,10 +252,12 @@ def iter_bedpe_chunks(
     EpcliError
         On the first bad line (file and line in the message), or when the file holds no pairs.
     """
+    check_cell_name(cell)
     where = display_name(path)
     layout: BedpeLayout | None = None
     builder: _ChunkBuilder | None = None
     n_rows = 0
+    n_promoter_first = 0
     with open_text_input(path) as fh:
         for line_no, raw in enumerate(fh, start=1):
             line = raw.rstrip("\r\n")
@@ -249,6 +285,7 @@ def iter_bedpe_chunks(
             if builder is None:
                 builder = _ChunkBuilder(layout, cell)
             row = _validate_row(parts, layout, where, line_no)
+            n_promoter_first += _looks_promoter_first(row)
             for col, value in zip(builder.cols, row, strict=True):
                 col.append(value)
             builder.lines.append(line_no)
@@ -265,6 +302,20 @@ def iter_bedpe_chunks(
             path=where,
             hint="give a BEDPE with one enhancer-promoter pair per line",
         )
+    if n_rows >= 5 and n_promoter_first > n_rows / 2:
+        warnings.warn(
+            f"{where}: in {n_promoter_first} of {n_rows} pairs anchor 1 is a wide window "
+            "(>= 1 kb, like a promoter) and anchor 2 at most half as wide: the anchors look "
+            "swapped; epcli reads anchor 1 as the enhancer and anchor 2 as the promoter",
+            EpcliWarning,
+            stacklevel=2,
+        )
+
+
+def _looks_promoter_first(row: list) -> bool:
+    """Anchor 1 looks like a promoter window and anchor 2 like a narrow element."""
+    w1, w2 = row[2] - row[1], row[5] - row[4]
+    return w1 >= 1000 and 2 * w2 <= w1
 
 
 def _make_layout(columns: list[str], has_header: bool) -> BedpeLayout:
@@ -290,11 +341,14 @@ def read_bedpe(path: str | os.PathLike, *, cell: str | None = None) -> pd.DataFr
     return df
 
 
+def midpoint(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Midpoint of intervals, ``(start + end) // 2``; shape (n,), int64."""
+    return (np.asarray(start, dtype=np.int64) + np.asarray(end, dtype=np.int64)) // 2
+
+
 def midpoints(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Enhancer and promoter midpoints, ``(start + end) // 2``, each shape (n,)."""
-    e = (df["start1"].to_numpy(np.int64) + df["end1"].to_numpy(np.int64)) // 2
-    p = (df["start2"].to_numpy(np.int64) + df["end2"].to_numpy(np.int64)) // 2
-    return e, p
+    return midpoint(df["start1"], df["end1"]), midpoint(df["start2"], df["end2"])
 
 
 def pair_distance(df: pd.DataFrame) -> np.ndarray:
@@ -325,8 +379,13 @@ def write_bedpe_rows(
     cols: list[Iterable] = []
     for c in columns:
         s = df[c]
-        if s.dtype.kind == "f":
+        kind = s.dtype.kind
+        if kind == "f":
             cols.append([_fmt(v) for v in s.to_numpy()])
+        elif kind in "iub":  # str() of Python ints/bools, as astype(str) gives, but faster
+            cols.append(list(map(str, s.to_numpy().tolist())))
+        elif kind == "O":
+            cols.append([v if type(v) is str else str(v) for v in s.tolist()])
         else:
             cols.append(s.astype(str).tolist())
     fh.writelines("\t".join(r) + "\n" for r in zip(*cols, strict=True))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
-from epcli.errors import EpcliError
+from epcli.errors import EXIT_DATA, EpcliError
 
 
 def load_config_file(path: Path) -> dict[str, Any]:
@@ -20,10 +21,22 @@ def load_config_file(path: Path) -> dict[str, Any]:
     EpcliError
         Missing file, invalid JSON (with its line), wrong shapes, unknown top-level keys.
     """
+    if path.is_dir():
+        raise EpcliError("config path is a directory, expected a JSON file", path=path)
     if not path.is_file():
         raise EpcliError("config file not found", path=path)
     try:
-        d = json.loads(path.read_text(encoding="utf-8"))
+        d = json.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError:
+        raise EpcliError(
+            "config is not UTF-8 text (a binary file?)",
+            path=path,
+            hint='give a JSON file like {"train": {...}, "model": {...}}',
+        ) from None
+    except OSError as exc:
+        raise EpcliError(f"cannot read config: {exc.strerror}", path=path) from None
+    except RecursionError:
+        raise EpcliError("config nests too deeply to be a config", path=path) from None
     except json.JSONDecodeError as exc:
         raise EpcliError(
             f"config is not valid JSON ({exc.msg})", path=path, line=exc.lineno
@@ -48,8 +61,27 @@ def load_config_file(path: Path) -> dict[str, Any]:
     return out
 
 
-def resolve_configs(config: Path | None, overrides: dict[str, Any]) -> tuple[Any, Any]:
-    """Training and model configs: defaults < config file < command-line ``overrides``.
+def resolve_configs(
+    config: Path | None,
+    overrides: dict[str, Any],
+    base: dict[str, Any] | None = None,
+) -> tuple[Any, Any]:
+    """Training and model configs: defaults < ``base`` < config file < command-line
+    ``overrides``.
+
+    One rule for exit codes: anything wrong in the config file's content (invalid JSON,
+    unknown keys, wrong types, NaN or out-of-range values) is bad data, exit 1, with the
+    file named; a bad command-line option is bad usage, exit 2.
+
+    Parameters
+    ----------
+    config : path, optional
+        ``--config`` file.
+    overrides : dict
+        Command-line options (``None`` values are ignored).
+    base : dict, optional
+        ``{"train": ..., "model": ...}`` under the file, e.g. the saved configs of a run
+        being resumed.
 
     Returns
     -------
@@ -64,18 +96,26 @@ def resolve_configs(config: Path | None, overrides: dict[str, Any]) -> tuple[Any
     from epcli.training import TrainConfig
 
     cfg = load_config_file(config) if config is not None else {}
-    tdict = dict(cfg.get("train", {}))
-    tdict.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        tcfg = TrainConfig.from_dict(tdict)
-        mdict = dict(cfg.get("model", {}))
+    base = base or {}
+    tdict = {**base.get("train", {}), **cfg.get("train", {})}
+    mbase = {**base.get("model", {}), **cfg.get("model", {})}
+
+    def build(train: dict[str, Any]) -> tuple[Any, Any]:
+        tcfg = TrainConfig.from_dict(train)
+        mdict = dict(mbase)
         mdict["kind"] = tcfg.model if tcfg.model in MODEL_KINDS else "prism"
-        mcfg = ModelConfig.from_dict(mdict)
-    except EpcliError as exc:
-        if config is not None and exc.path is None:
-            exc.path = str(config)
-        raise
-    return tcfg, mcfg
+        return tcfg, ModelConfig.from_dict(mdict)
+
+    if config is not None:
+        try:  # the file's content alone: any problem is bad data in that file
+            build(tdict)
+        except EpcliError as exc:
+            exc.exit_code = EXIT_DATA
+            if exc.path is None:
+                exc.path = str(config)
+            raise
+    tdict.update({k: v for k, v in overrides.items() if v is not None})
+    return build(tdict)
 
 
 def check_type(what: str, name: str, value: Any, annotation: Any, error: type = EpcliError) -> None:
@@ -112,3 +152,5 @@ def check_type(what: str, name: str, value: Any, annotation: Any, error: type = 
         ok = True
     if not ok:
         raise error(f"{what} {name}={value!r} has the wrong type", hint=f"expected {ann}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise error(f"{what} {name}={value!r} is not a finite number", hint=f"expected {ann}")

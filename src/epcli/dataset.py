@@ -20,6 +20,7 @@ genome_fingerprint, epcli_version, chroms, cells, extra_columns, source, n_padde
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -268,14 +269,22 @@ class Dataset:
         self.path = Path(path)
         if not self.path.exists():
             raise EpcliError("dataset not found", path=self.path)
+        if self.path.is_dir():
+            raise EpcliError("dataset path is a directory, expected an HDF5 file", path=self.path)
         try:
             self.h5 = h5py.File(self.path, "r")
         except OSError:
+            with open(self.path, "rb") as fh:
+                signed = fh.read(8) == b"\x89HDF\r\n\x1a\n"
             raise EpcliError(
-                "not an HDF5 file",
+                "truncated or corrupt HDF5 file" if signed else "not an HDF5 file",
                 path=self.path,
-                hint="make the dataset with 'epcli prepare PAIRS --genome FASTA -o OUT.h5'",
+                hint="make the dataset again with 'epcli prepare PAIRS --genome FASTA -o OUT.h5'",
             ) from None
+        with _reading(self.path, self.h5):
+            self._read_info()
+
+    def _read_info(self) -> None:
         a = self.h5.attrs
         if a.get("format") != schema.H5_FORMAT:
             self.h5.close()
@@ -320,6 +329,41 @@ class Dataset:
 
     def anchors(self, kind: str) -> pd.DataFrame:
         """Unique anchors of ``kind`` ("enhancer"/"promoter"): chrom, start, end (original)."""
+        with _reading(self.path):
+            return self._anchors(kind)
+
+    def pairs_frame(self) -> pd.DataFrame:
+        """Pairs as a BEDPE frame: ten standard columns, cell, label, extras."""
+        with _reading(self.path):
+            return self._pairs_frame()
+
+    def load(self) -> PairData:
+        """All pairs and their anchor windows in memory (indices checked).
+
+        Returns
+        -------
+        PairData
+            ``enh_seqs`` (n_enh, Le) and ``pro_seqs`` (n_pro, Lp) uint8, per-pair arrays.
+        """
+        with _reading(self.path):
+            data = self._load()
+        n_cells = len(data.cells)
+        for name, arr, lo, hi in (
+            ("enh_idx", data.enh_idx, 0, data.enh_seqs.shape[0]),
+            ("pro_idx", data.pro_idx, 0, data.pro_seqs.shape[0]),
+            ("cell_idx", data.cell_idx, -1, n_cells),
+            ("label", data.label, -1, 2),
+        ):
+            if arr.size and (arr.min() < lo or arr.max() >= hi):
+                raise EpcliError(
+                    f"corrupt epcli dataset: pairs/{name} holds values outside [{lo}, {hi})",
+                    path=self.path,
+                    hint="make the dataset again with 'epcli prepare'",
+                )
+        return data
+
+    def _anchors(self, kind: str) -> pd.DataFrame:
+        """Unique anchors of ``kind`` ("enhancer"/"promoter"): chrom, start, end (original)."""
         g = self.h5[dict(_ANCHOR_KINDS)[kind]]
         chroms = np.array(self.info.chroms, dtype=object)
         return pd.DataFrame(
@@ -330,8 +374,7 @@ class Dataset:
             }
         )
 
-    def pairs_frame(self) -> pd.DataFrame:
-        """Pairs as a BEDPE frame: ten standard columns, cell, label, extras, distance."""
+    def _pairs_frame(self) -> pd.DataFrame:
         g = self.h5[schema.H5_PAIRS]
         cells = np.array(self.info.cells + [schema.MISSING], dtype=object)
         cidx = g["cell_idx"][:].astype(np.int64)
@@ -345,17 +388,9 @@ class Dataset:
         data[schema.COL_LABEL] = g["label"][:]
         for name in self.info.extra_columns:
             data[name] = _strs(g["extra"][name][:])
-        data["distance"] = g["distance"][:]
         return pd.DataFrame(data)
 
-    def load(self) -> PairData:
-        """All pairs and their anchor windows in memory.
-
-        Returns
-        -------
-        PairData
-            ``enh_seqs`` (n_enh, Le) and ``pro_seqs`` (n_pro, Lp) uint8, per-pair arrays.
-        """
+    def _load(self) -> PairData:
         g = self.h5[schema.H5_PAIRS]
         chroms = np.array(self.info.chroms, dtype=object)
         enh_chrom_idx = self.h5[schema.H5_ENH]["chrom_idx"][:]
@@ -375,6 +410,22 @@ class Dataset:
             pro_mid=p_mid.astype(np.int64),
             cells=list(self.info.cells),
         )
+
+
+@contextlib.contextmanager
+def _reading(path: Path, h5: h5py.File | None = None):
+    """Turn h5py's errors on a damaged file into one clear :class:`EpcliError`."""
+    try:
+        yield
+    except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:
+        if h5 is not None:
+            h5.close()
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise EpcliError(
+            f"truncated or corrupt epcli dataset ({first})",
+            path=path,
+            hint="make the dataset again with 'epcli prepare'",
+        ) from None
 
 
 def read_anchor_table(path: str | os.PathLike) -> pd.DataFrame:

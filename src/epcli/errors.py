@@ -65,3 +65,8 @@ class UsageError(EpcliError):
     def __init__(self, message: str, **kw) -> None:
         kw.setdefault("exit_code", EXIT_USAGE)
         super().__init__(message, **kw)
+
+
+class EpcliWarning(UserWarning):
+    """Something the user should know that does not stop the command; the CLI prints it as
+    one ``warning:`` line on stderr."""

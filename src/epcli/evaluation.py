@@ -464,6 +464,13 @@ def check_plot_backend() -> None:
         )
 
 
+def plottable(labels: np.ndarray, groups: np.ndarray | None) -> bool:
+    """True when at least one curve can be drawn: some cell (or all pairs) has both classes."""
+    known = labels >= 0
+    sets = [known] if groups is None else [known] + [known & (groups == g) for g in set(groups)]
+    return any(np.unique(labels[m]).size == 2 for m in sets)
+
+
 def plot_pr_curves(
     path: str | os.PathLike,
     scores: np.ndarray,
@@ -472,12 +479,39 @@ def plot_pr_curves(
     groups: np.ndarray | None,
     table: pd.DataFrame,
 ) -> None:
-    """Precision-recall curves per cell; the distance baseline dashed in the same colour.
+    """Write the precision-recall figure of :func:`pr_figure` to ``path`` (atomically).
+
+    The suffix of ``path`` (one of :data:`PLOT_FORMATS`) sets the format; the other
+    parameters are :func:`pr_figure`'s.
+    """
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with warnings.catch_warnings():  # warnings are returned as data, never printed
+        warnings.simplefilter("ignore")
+        fig = pr_figure(scores, labels, distance, groups, table)
+        fmt = path.suffix.lower().lstrip(".")
+        try:
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format=fmt, dpi=120)
+        finally:
+            plt.close(fig)
+
+
+def pr_figure(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    distance: np.ndarray,
+    groups: np.ndarray | None,
+    table: pd.DataFrame,
+):
+    """Precision-recall curves per cell: the scores solid, the distance baseline dashed and
+    the prevalence (a random ranking's precision) dotted, each cell in its own colour.
 
     Parameters
     ----------
-    path : path-like
-        Figure to write (atomically); the suffix (one of :data:`PLOT_FORMATS`) sets the format.
     scores : np.ndarray, shape (n,)
         Scores, higher means more likely to interact.
     labels : np.ndarray, shape (n,)
@@ -487,14 +521,18 @@ def plot_pr_curves(
     groups : np.ndarray, shape (n,), object, or None
         Cell of each pair (:attr:`EvaluationResult.groups`); None draws ``ALL`` only.
     table : pandas.DataFrame
-        The evaluation table (for the AUPRs in the legend); needs a row for every curve.
+        The evaluation table (AUPRs and prevalence in the legend); needs a row for every
+        curve.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(path)
     known = labels >= 0
     names = [] if groups is None else sorted(set(groups[known]))
     curves: list[tuple[str, np.ndarray]] = [(n, known & (groups == n)) for n in names]
@@ -520,14 +558,18 @@ def plot_pr_curves(
             ls="--",
             label=f"{name} distance (AUPR {row.distance_aupr:.3f})",
         )
+        ax.axhline(
+            row.prevalence,
+            color=colour,
+            lw=1,
+            ls=":",
+            label=f"{name} prevalence {row.prevalence:.3f} (random)",
+        )
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
-    ax.set_title("Precision-recall per cell (dashed: distance baseline)")
+    ax.set_title("Precision-recall per cell (dashed: distance; dotted: prevalence)")
     ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
-    fmt = path.suffix.lower().lstrip(".")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=120)
-    plt.close(fig)
+    return fig

@@ -83,6 +83,102 @@ def naming_style(names: Iterable[str]) -> str:
     )
 
 
+def missing_chrom_error(
+    chrom: str,
+    lengths: dict[str, int],
+    source: str,
+    path: str | None,
+    line: int | None,
+    what: str = "pairs",
+) -> EpcliError:
+    """The error for a chromosome that a genome lacks, naming both naming conventions.
+
+    Parameters
+    ----------
+    chrom : str
+        The chromosome name that was not found.
+    lengths : dict of str to int
+        The genome's contigs and lengths.
+    source : str
+        How messages name the genome (a file name).
+    path, line : optional
+        Where ``chrom`` was read.
+    what : str
+        How messages name the input (``"pairs"``, ``"elements"``).
+    """
+    names = list(lengths)
+    alt = chrom[3:] if chrom.lower().startswith("chr") else "chr" + chrom
+    if alt in lengths or _has_chr_prefix([chrom]) != _has_chr_prefix(names):
+        return EpcliError(
+            f"chromosome {chrom!r} is not in the genome: the {what} use "
+            f"{naming_style([chrom])} names but {source} uses {naming_style(names)} names",
+            path=path,
+            line=line,
+            hint=f"rename the {what}' chromosomes to match the genome, e.g. "
+            + (
+                "sed 's/^chr//'"
+                if _has_chr_prefix([chrom])
+                else "awk '{$1=\"chr\"$1; $4=\"chr\"$4}1' OFS='\\t'"
+            ),
+        )
+    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    return EpcliError(
+        f"chromosome {chrom!r} is not in the genome {source} (it has {shown})",
+        path=path,
+        line=line,
+        hint=f"use the genome build the {what} were called on, or drop those {what}",
+    )
+
+
+def read_chrom_sizes(path: str | os.PathLike) -> dict[str, int]:
+    """Read a chromosome-sizes file (``chrom<TAB>length`` per line, as UCSC's ``.chrom.sizes``).
+
+    A FASTA index (``.fai``) reads the same way: columns after the second are ignored.
+
+    Returns
+    -------
+    dict of str to int
+        Contig lengths, in file order.
+
+    Raises
+    ------
+    EpcliError
+        Missing file, a line without an integer length, a name given twice, or no contigs.
+    """
+    from epcli.io import display_name, open_text_input
+
+    where = display_name(path)
+    read_head(path, 1, "chromosome sizes file", hint="check the --chrom-sizes path")
+    sizes: dict[str, int] = {}
+    hint = "each line is 'chrom<TAB>length', e.g. 'chr1\t248956422'"
+    with open_text_input(path) as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            text = raw.strip()
+            if not text or text.startswith("#"):
+                continue
+            parts = text.split()
+            if len(parts) < 2:
+                raise EpcliError(
+                    "expected a chromosome and its length", path=where, line=line_no, hint=hint
+                )
+            try:
+                length = int(parts[1])
+            except ValueError:
+                raise EpcliError(
+                    f"length is not an integer: {parts[1]!r}", path=where, line=line_no, hint=hint
+                ) from None
+            if length <= 0:
+                raise EpcliError(f"length must be positive, got {length}", path=where, line=line_no)
+            if parts[0] in sizes:
+                raise EpcliError(
+                    f"chromosome {parts[0]!r} is listed twice", path=where, line=line_no
+                )
+            sizes[parts[0]] = length
+    if not sizes:
+        raise EpcliError("chromosome sizes file lists no chromosomes", path=where, hint=hint)
+    return sizes
+
+
 class Genome:
     """An indexed FASTA file.
 
@@ -177,28 +273,7 @@ class Genome:
 
     def missing_chrom_error(self, chrom: str, path: str | None, line: int | None) -> EpcliError:
         """The error for a chromosome that the genome lacks, naming both conventions."""
-        names = list(self.lengths)
-        alt = chrom[3:] if chrom.lower().startswith("chr") else "chr" + chrom
-        if alt in self.lengths or _has_chr_prefix([chrom]) != _has_chr_prefix(names):
-            return EpcliError(
-                f"chromosome {chrom!r} is not in the genome: the pairs use "
-                f"{naming_style([chrom])} names but {self.name} uses {naming_style(names)} names",
-                path=path,
-                line=line,
-                hint="rename the pairs' chromosomes to match the genome, e.g. "
-                + (
-                    "sed 's/^chr//'"
-                    if _has_chr_prefix([chrom])
-                    else "awk '{$1=\"chr\"$1; $4=\"chr\"$4}1' OFS='\\t'"
-                ),
-            )
-        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-        return EpcliError(
-            f"chromosome {chrom!r} is not in the genome {self.name} (it has {shown})",
-            path=path,
-            line=line,
-            hint="use the genome build the pairs were called on, or drop those pairs",
-        )
+        return missing_chrom_error(chrom, self.lengths, self.name, path, line)
 
     # ------------------------------------------------------------------ fetching
     def window(self, chrom: str, wstart: int, wend: int) -> tuple[np.ndarray, int]:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from epcli import schema
 from epcli.arrays import PairData
-from epcli.bedpe import BedpeLayout, iter_bedpe_chunks
+from epcli.bedpe import BedpeLayout, check_cell_name, iter_bedpe_chunks
 from epcli.dataset import Dataset
 from epcli.errors import EpcliError, UsageError
 from epcli.genome import Genome
@@ -146,6 +146,7 @@ class PairsInput:
     cell: str | None = None
 
     def __post_init__(self) -> None:
+        check_cell_name(self.cell)
         self.hdf5 = is_hdf5(self.path)
         self.where = display_name(self.path)
         if not self.hdf5 and self.needs_sequence and self.genome is None:
@@ -168,9 +169,24 @@ class PairsInput:
         if "layout" in first.attrs:
             return first.attrs["layout"]
         cols = list(schema.BEDPE_STANDARD) + [
-            c for c in first.columns if c not in schema.BEDPE_STANDARD and c != "distance"
+            c for c in first.columns if c not in schema.BEDPE_STANDARD
         ]
         return BedpeLayout(cols, True)
+
+    def count(self, shard: tuple[int, int] | None = None) -> int | None:
+        """Number of pairs that :meth:`chunks` will yield (None for stdin: unknown ahead).
+
+        A BEDPE file is read once to count its lines (cheap beside scoring them).
+        """
+        if self.hdf5:
+            with Dataset(self.path) as ds:
+                n = ds.info.n_pairs
+        elif str(self.path) == STDIO:
+            return None
+        else:
+            n = count_bedpe_rows(self.path)
+        lo, hi = shard_range(n, shard)
+        return hi - lo
 
     def chunks(
         self, chunk_size: int = 100_000, shard: tuple[int, int] | None = None

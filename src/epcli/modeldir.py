@@ -12,15 +12,22 @@ Layout (see ``docs/architecture.md``)::
     model_card.json       components, measured contributions, validation, collapse check,
                           ``fingerprint``
     cell_prototypes.json  per-training-cell prototypes (prism only), for extrapolation checks
-    train_state.pt        last weights, optimizer state and epoch, for ``--resume``
+    train_state.pt        the training checkpoint (:mod:`epcli.checkpoint`), for ``--resume``
+    epcli_model.json      the marker: {"format": "epcli-model-dir", "status": "complete" |
+                          "incomplete", ...}; written when the directory is created
+    INCOMPLETE            a note for people, present while the status is "incomplete"
 
-The directory is written under a temporary name beside the target and renamed into place,
-so a reader never sees a half-written model. Nothing here is unpickled: torch files are read
-with ``torch.load(..., weights_only=True)``, everything else is JSON.
+A new directory is written under a temporary name beside the target and renamed into place;
+an existing one (being trained into, or replaced with ``--force``) is marked incomplete,
+its files are replaced one by one (each atomically), and the marker turns "complete" last,
+so a reader never takes a half-written model for a finished one. Nothing here is
+unpickled: torch files are read with ``torch.load(..., weights_only=True)``, everything else
+is JSON.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -42,6 +49,22 @@ HISTORY = "history.tsv"
 CARD = "model_card.json"
 CELL_PROTOTYPES = "cell_prototypes.json"
 TRAIN_STATE = "train_state.pt"
+MARKER = "epcli_model.json"
+INCOMPLETE = "INCOMPLETE"
+#: Every name an epcli model directory may hold; ``--force`` refuses a directory with others.
+KNOWN_FILES = (
+    CONFIG,
+    WEIGHTS,
+    PARAMS,
+    HISTORY,
+    CARD,
+    CELL_PROTOTYPES,
+    TRAIN_STATE,
+    MARKER,
+    INCOMPLETE,
+)
+#: ``epcli_model.json`` format marker.
+MARKER_FORMAT = "epcli-model-dir"
 
 #: Model kinds backed by torch weights.
 TORCH_KINDS = ("prism", "prism-scratch", "crossattn")
@@ -247,19 +270,7 @@ def save_model_dir(
     if not parent.is_dir():
         raise UsageError("output folder does not exist", path=parent, hint="create it first")
 
-    config = {
-        "format": CONFIG_FORMAT,
-        "version": CONFIG_VERSION,
-        "model_kind": kind,
-        "train": train_config,
-        "windows": {"enhancer": int(windows["enhancer"]), "promoter": int(windows["promoter"])},
-        "data_files": [os.path.basename(str(f)) for f in (data_files or [])],
-        "split": split,
-        "epcli_version": epcli.__version__,
-    }
-    if model_config is not None:
-        config["model"] = model_config
-    config_bytes = _json_bytes(config)
+    config_bytes = config_json_bytes(kind, model_config, train_config, windows, data_files, split)
     if kind in TORCH_KINDS:
         if state_dict is None:
             raise ValueError("a torch model needs a state_dict")
@@ -275,24 +286,156 @@ def save_model_dir(
     card["fingerprint"] = fp
     card.setdefault("model_kind", kind)
 
+    files = {
+        CONFIG: config_bytes,
+        payload_name: payload,
+        HISTORY: _history_tsv(history),
+        CARD: _json_bytes(card),
+    }
+    if cell_prototypes:
+        files[CELL_PROTOTYPES] = _json_bytes({"model_fingerprint": fp, "cells": cell_prototypes})
+    if train_state is not None:
+        files[TRAIN_STATE] = _torch_bytes(train_state)
+    if out.exists():
+        check_replaceable(out)
+        _write_in_place(out, files)
+        return fp
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
     try:
         tmp.chmod(_dir_mode())  # mkdtemp makes 0700; a model dir is as readable as any folder
-        (tmp / CONFIG).write_bytes(config_bytes)
-        (tmp / payload_name).write_bytes(payload)
-        (tmp / HISTORY).write_bytes(_history_tsv(history))
-        (tmp / CARD).write_bytes(_json_bytes(card))
-        if cell_prototypes:
-            (tmp / CELL_PROTOTYPES).write_bytes(
-                _json_bytes({"model_fingerprint": fp, "cells": cell_prototypes})
-            )
-        if train_state is not None:
-            (tmp / TRAIN_STATE).write_bytes(_torch_bytes(train_state))
-        _replace_dir(tmp, out)
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+        (tmp / MARKER).write_bytes(_marker_bytes("complete"))
+        os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return fp
+
+
+def config_json_bytes(
+    kind: str,
+    model_config: dict[str, Any] | None,
+    train_config: dict[str, Any],
+    windows: dict[str, int],
+    data_files: list[str] | None = None,
+    split: dict[str, Any] | None = None,
+) -> bytes:
+    """The bytes of ``config.json`` (see the module docstring)."""
+    config = {
+        "format": CONFIG_FORMAT,
+        "version": CONFIG_VERSION,
+        "model_kind": kind,
+        "train": train_config,
+        "windows": {"enhancer": int(windows["enhancer"]), "promoter": int(windows["promoter"])},
+        "data_files": [os.path.basename(str(f)) for f in (data_files or [])],
+        "split": split,
+        "epcli_version": epcli.__version__,
+    }
+    if model_config is not None:
+        config["model"] = model_config
+    return _json_bytes(config)
+
+
+def _write_in_place(out: Path, files: dict[str, bytes]) -> None:
+    """Finish (or replace) an existing model directory: marked incomplete, each file replaced
+    atomically, stale model files removed, then marked complete."""
+    from epcli.io import write_bytes_atomic
+
+    if (read_marker(out) or {}).get("status") != "incomplete":
+        mark_incomplete(out)
+    for name, data in files.items():
+        write_bytes_atomic(out / name, data)
+    for name in KNOWN_FILES:
+        if name not in files and name not in (MARKER, INCOMPLETE):
+            with contextlib.suppress(FileNotFoundError):
+                (out / name).unlink()
+    write_bytes_atomic(out / MARKER, _marker_bytes("complete"))
+    with contextlib.suppress(FileNotFoundError):
+        (out / INCOMPLETE).unlink()
+
+
+# -------------------------------------------------------------------------- marker
+def _marker_bytes(status: str, **info: Any) -> bytes:
+    return _json_bytes(
+        {
+            "format": MARKER_FORMAT,
+            "version": 1,
+            "status": status,
+            "epcli_version": epcli.__version__,
+            **info,
+        }
+    )
+
+
+def read_marker(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The directory's ``epcli_model.json`` as a dict, or None when absent or unreadable."""
+    try:
+        d = json.loads((Path(path) / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return d if isinstance(d, dict) and d.get("format") == MARKER_FORMAT else None
+
+
+def mark_incomplete(path: str | os.PathLike, note: str | None = None, **info: Any) -> None:
+    """Mark a model directory as not (yet) a finished model: the marker's status and a short
+    ``INCOMPLETE`` note for whoever lists the folder."""
+    from epcli.io import write_bytes_atomic
+
+    p = Path(path)
+    write_bytes_atomic(p / MARKER, _marker_bytes("incomplete", **info))
+    text = note or "This model directory is incomplete: training has not finished.\n"
+    write_bytes_atomic(p / INCOMPLETE, text.encode("utf-8"))
+
+
+def is_model_dir(path: str | os.PathLike) -> bool:
+    """True for a directory epcli made: it has the marker, or (written before markers
+    existed) a ``config.json`` with format ``epcli-model``."""
+    p = Path(path)
+    if read_marker(p) is not None:
+        return True
+    try:
+        d = json.loads((p / CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(d, dict) and d.get("format") == CONFIG_FORMAT
+
+
+def _list(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def check_replaceable(path: str | os.PathLike) -> None:
+    """Raise :class:`UsageError` unless ``--force`` may replace ``path``: an epcli model
+    directory holding nothing but model files (leftover temporary files included).
+
+    Raises
+    ------
+    UsageError
+        Naming what the directory holds, when it is not a model directory or holds other
+        files; nothing is deleted.
+    """
+    p = Path(path)
+    entries = sorted(e.name for e in p.iterdir())
+    if not entries:
+        return
+    if not is_model_dir(p):
+        shown = _list(entries)
+        raise UsageError(
+            f"--force replaces only an epcli model directory, and this is not one (it holds "
+            f"{shown})",
+            path=p,
+            hint="choose a new -o directory; nothing was deleted",
+        )
+    leftover = [e for e in entries if e.startswith(".") and e.endswith(".tmp")]
+    other = [e for e in entries if e not in KNOWN_FILES and e not in leftover]
+    if other:
+        shown = _list(other)
+        raise UsageError(
+            f"--force would delete files that epcli did not write: {shown}",
+            path=p,
+            hint="move them out of the model directory, or choose a new -o; nothing was deleted",
+        )
 
 
 def _dir_mode() -> int:
@@ -300,24 +443,6 @@ def _dir_mode() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return 0o777 & ~mask
-
-
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Rename ``tmp`` onto ``out``; an existing ``out`` is moved aside first, then removed."""
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    if not out.is_dir():
-        raise UsageError("output exists and is not a directory", path=out)
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-    old.rmdir()
-    os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        os.replace(old, out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------- loading
@@ -351,18 +476,25 @@ def _load_torch(path: Path, what: str) -> Any:
             path=path,
             hint="train the model again (epcli train)",
         )
+    import warnings
+
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure here means a bad file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about legacy and pickled files
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - any failure here means a bad file
         raise EpcliError(
-            f"corrupt model directory: cannot read {what} ({first[:200]})",
+            f"corrupt model directory: {what} is not a safe epcli weights file (it cannot be "
+            "read as plain tensors: it is truncated, damaged, or holds other Python objects)",
             path=path,
-            hint="weights are only read as plain tensors; retrain or restore the file",
+            hint="epcli never loads code from weights files; retrain the model or restore the "
+            "file from the model directory epcli wrote",
         ) from None
 
 
-def load_model_dir(path: str | os.PathLike, verify: bool = True) -> LoadedModel:
+def load_model_dir(
+    path: str | os.PathLike, verify: bool = True, allow_incomplete: bool = False
+) -> LoadedModel:
     """Read a model directory.
 
     Parameters
@@ -371,6 +503,9 @@ def load_model_dir(path: str | os.PathLike, verify: bool = True) -> LoadedModel:
         The directory ``epcli train`` wrote.
     verify : bool
         Recompute the fingerprint and compare it with the model card's.
+    allow_incomplete : bool
+        Accept a directory whose training did not finish, using the best weights saved so
+        far (the model card is then empty); otherwise such a directory is an error.
 
     Returns
     -------
@@ -389,6 +524,10 @@ def load_model_dir(path: str | os.PathLike, verify: bool = True) -> LoadedModel:
         )
     if not p.is_dir():
         raise EpcliError("--model must be a directory written by epcli train, got a file", path=p)
+    marker = read_marker(p)
+    incomplete = marker is not None and marker.get("status") != "complete"
+    if incomplete:
+        _check_incomplete(p, marker, allow_incomplete)
     config = _read_json(p / CONFIG, CONFIG)
     if not isinstance(config, dict) or config.get("format") != CONFIG_FORMAT:
         raise EpcliError(
@@ -431,7 +570,7 @@ def load_model_dir(path: str | os.PathLike, verify: bool = True) -> LoadedModel:
     else:
         payload_path = p / PARAMS
         params = _read_json(payload_path, PARAMS)
-    card = _read_json(p / CARD, CARD)
+    card = {} if incomplete and not (p / CARD).is_file() else _read_json(p / CARD, CARD)
     if not isinstance(card, dict):
         raise EpcliError(f"corrupt model directory: {CARD} is not an object", path=p / CARD)
     fp = fingerprint_bytes((p / CONFIG).read_bytes(), payload_path.read_bytes())
@@ -460,6 +599,33 @@ def load_model_dir(path: str | os.PathLike, verify: bool = True) -> LoadedModel:
         fingerprint=fp,
         cell_prototypes=cell_protos,
     )
+
+
+def _check_incomplete(p: Path, marker: dict[str, Any], allow: bool) -> None:
+    """Refuse a directory whose training did not finish, unless ``allow`` and a best model
+    was saved."""
+    done, total = marker.get("epochs_done"), marker.get("epochs")
+    when = f" after epoch {done} of {total}" if isinstance(done, int) and done > 0 else " early"
+    has_best = (p / WEIGHTS).is_file() or (p / PARAMS).is_file()
+    resume = "resume it with 'epcli train DATA -o " + str(p) + " --resume'"
+    if not allow:
+        raise EpcliError(
+            f"incomplete model directory: training stopped{when} and did not finish",
+            path=p,
+            hint=resume
+            + (
+                f", or pass --allow-incomplete to use the best model so far (epoch "
+                f"{marker.get('best_epoch')})"
+                if has_best
+                else ""
+            ),
+        )
+    if not has_best:
+        raise EpcliError(
+            f"incomplete model directory: training stopped{when} before any model was saved",
+            path=p,
+            hint=resume,
+        )
 
 
 def load_train_state(path: str | os.PathLike) -> dict[str, Any]:
@@ -535,6 +701,10 @@ __all__ = [
     "fingerprint_bytes",
     "load_model_dir",
     "load_train_state",
+    "check_replaceable",
+    "is_model_dir",
+    "mark_incomplete",
+    "read_marker",
     "resolve_model",
     "save_model_dir",
 ]

@@ -148,6 +148,18 @@ def _encode_unique(encode, seqs: np.ndarray, idx: np.ndarray, batch_size: int, d
     return torch.cat(parts, dim=0)
 
 
+def _encode_cached(cache, tag: str, encode, seqs: np.ndarray, idx: np.ndarray, batch_size, device):
+    """:func:`_encode_unique` through a cross-chunk :class:`~epcli.cache.WindowCache`."""
+    if cache is None:
+        return _encode_unique(encode, seqs, idx, batch_size, device)
+    from epcli.cache import window_keys
+
+    return cache.encode(
+        window_keys(seqs[idx], tag),
+        lambda rows: _encode_unique(encode, seqs, idx[rows], batch_size, device),
+    )
+
+
 def pair_features_unique(
     model,
     data: PairData,
@@ -158,6 +170,7 @@ def pair_features_unique(
     keep_ui_feat: bool = False,
     max_cache_bytes: int = DEFAULT_CACHE_BYTES,
     row_offset: int = 0,
+    cache=None,
 ) -> dict[str, np.ndarray | None]:
     """Pair features of a torch model, encoding each unique anchor once.
 
@@ -179,6 +192,9 @@ def pair_features_unique(
         Bound of the token cache (see :data:`DEFAULT_CACHE_BYTES`).
     row_offset : int
         Global index of the first pair in the whole input (see :func:`aligned_batches`).
+    cache : epcli.cache.WindowCache, optional
+        Cross-chunk cache of anchor tokens (keyed by the window's bases): windows already in
+        it are not encoded again.
 
     Returns
     -------
@@ -211,11 +227,11 @@ def pair_features_unique(
             for rows in _chunks_by_enhancer(enh_idx, bytes_e, bytes_p, max_cache_bytes):
                 ue, inv_e = np.unique(enh_idx[rows], return_inverse=True)
                 up, inv_p = np.unique(pro_idx[rows], return_inverse=True)
-                tok_e = _encode_unique(
-                    model.encode_enhancers, data.enh_seqs, ue, batch_size, device
+                tok_e = _encode_cached(
+                    cache, "enhancer", model.encode_enhancers, data.enh_seqs, ue, batch_size, device
                 )
-                tok_p = _encode_unique(
-                    model.encode_promoters, data.pro_seqs, up, batch_size, device
+                tok_p = _encode_cached(
+                    cache, "promoter", model.encode_promoters, data.pro_seqs, up, batch_size, device
                 )
                 inv_e_t = torch.from_numpy(inv_e.reshape(-1)).to(device)
                 inv_p_t = torch.from_numpy(inv_p.reshape(-1)).to(device)
@@ -440,6 +456,7 @@ class Prototype:
             raise EpcliError(
                 "prototype file lacks " + ", ".join(missing), path=path, hint="rebuild it"
             )
+        check_prototype_fields(d, path)
         kw = {n: d[n] for n in names if n in d}
         proto = kw["prototype"]
         if proto is not None:
@@ -470,7 +487,7 @@ class Prototype:
                         {"id": str(t["id"]), "name": str(t["name"]), "weight": float(t["weight"])}
                         for t in kw[f]
                     ]
-        except (TypeError, ValueError, KeyError) as exc:
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
             raise EpcliError(f"prototype file has a malformed field ({exc})", path=path) from None
         return cls(**kw)
 
@@ -480,6 +497,39 @@ class Prototype:
 
         with atomic_path(path) as tmp:
             Path(tmp).write_text(self.to_json(), encoding="utf-8")
+
+
+def check_prototype_fields(raw: dict[str, Any], path: str | os.PathLike | None) -> None:
+    """Types and ranges of a prototype file's fields (exit 1 naming the field): strings where
+    names are expected, counts whole numbers >= 0, thresholds finite and in [0, 1], the
+    target recall in (0, 1], the temperature finite and > 0 (the model's bounds are checked
+    by :meth:`Predictor.check_prototype`)."""
+
+    def bad(name: str, allowed: str) -> EpcliError:
+        return EpcliError(
+            f"prototype file: {name}={raw.get(name)!r} is not allowed",
+            path=path,
+            hint=f"{name} must be {allowed}; rebuild the file with epcli adapt",
+        )
+
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    for f in ("model_fingerprint", "model_kind", "cell"):
+        if not isinstance(raw.get(f), str):
+            raise bad(f, "a string")
+    for f in ("shots", "n_pos", "n_neg"):
+        v = raw.get(f)
+        if not number(v) or v != int(v) or v < 0:
+            raise bad(f, "a whole number >= 0")
+    for f in ("threshold_best_f1", "threshold_at_recall"):
+        if not number(raw.get(f)) or not 0.0 <= raw[f] <= 1.0:
+            raise bad(f, "a finite number in [0, 1]")
+    if not number(raw.get("target_recall")) or not 0.0 < raw["target_recall"] <= 1.0:
+        raise bad("target_recall", "a number in (0, 1]")
+    t = raw.get("temperature")
+    if t is not None and (not number(t) or t <= 0):
+        raise bad("temperature", "a finite number > 0 within the model's temperature bounds")
 
 
 def load_prototype(path: str | os.PathLike, predictor: Predictor | None = None) -> Prototype:
@@ -492,6 +542,8 @@ def load_prototype(path: str | os.PathLike, predictor: Predictor | None = None) 
         from the predictor's ("prototype was built for model X, this model is Y").
     """
     p = Path(path)
+    if p.is_dir():
+        raise EpcliError("prototype path is a directory, expected a file", path=p)
     if not p.is_file():
         raise EpcliError("prototype file not found", path=p, hint="make one with epcli adapt")
     try:
@@ -525,10 +577,14 @@ class Predictor:
         self.cell_prototypes: dict[str, np.ndarray] = {
             c: np.asarray(v, dtype=np.float32) for c, v in loaded.cell_prototypes.items()
         }
+        #: Cross-chunk anchor cache (:class:`epcli.cache.WindowCache`); None: per chunk only.
+        self.window_cache = None
 
     # -------------------------------------------------------------- loading
     @classmethod
-    def load(cls, model_dir: str | os.PathLike, device: str | Any = "auto") -> Predictor:
+    def load(
+        cls, model_dir: str | os.PathLike, device: str | Any = "auto", allow_incomplete=False
+    ) -> Predictor:
         """Load a model directory onto a device.
 
         Parameters
@@ -537,13 +593,15 @@ class Predictor:
         device : str or torch.device
             ``auto`` / ``cpu`` / ``cuda`` (see :func:`resolve_device`); ignored by the
             scikit-learn baselines (they run on CPU).
+        allow_incomplete : bool
+            Accept a directory whose training was interrupted (its best weights so far).
 
         Raises
         ------
         EpcliError
             Missing, incomplete or corrupt directory; weights that do not fit the config.
         """
-        loaded = load_model_dir(model_dir)
+        loaded = load_model_dir(model_dir, allow_incomplete=allow_incomplete)
         if loaded.kind in SKLEARN_KINDS:
             from epcli.model.baselines import baseline_from_json
 
@@ -622,6 +680,15 @@ class Predictor:
                 f"prototype is for a {proto.model_kind!r} model, this model is {self.kind!r}",
                 path=path,
             )
+        if proto.temperature is not None:
+            lo, hi = self.temperature_bounds
+            if not lo <= proto.temperature <= hi:
+                raise EpcliError(
+                    f"prototype file: temperature={proto.temperature!r} is outside the model's "
+                    f"bounds [{lo:g}, {hi:g}]",
+                    path=path,
+                    hint="rebuild the file with epcli adapt",
+                )
         if self.has_prototype and proto.prototype is not None:
             want = tuple(self.model.population_prototype.shape)
             if proto.array().shape != want:
@@ -648,6 +715,7 @@ class Predictor:
             progress=progress,
             keep_ui_feat=keep_ui_feat,
             row_offset=row_offset,
+            cache=self.window_cache,
         )
 
     def score(
@@ -713,6 +781,7 @@ class Predictor:
         shots: int | None = None,
         seed: int = 0,
         batch_size: int = 256,
+        progress: Progress | None = None,
     ) -> Prototype:
         """Build a cell's prototype and calibrate thresholds from labeled support pairs.
 
@@ -728,6 +797,8 @@ class Predictor:
             Use a stratified, seeded subset of this many labeled pairs.
         seed : int
             Seed of that subset.
+        progress : callable, optional
+            ``progress(pairs_done, n)`` while the support pairs are encoded.
 
         Returns
         -------
@@ -770,11 +841,11 @@ class Predictor:
         y = np.asarray(sub.label, dtype=np.int64)
         proto_arr: np.ndarray | None = None
         if self.has_prototype:
-            feats = self.features(sub, batch_size=batch_size)
+            feats = self.features(sub, batch_size=batch_size, progress=progress)
             proto_arr = make_prototype_np(self.model, feats["env"], y)
             logit = score_features(self.model, feats, proto_arr)["logit"]
         else:
-            logit = self.score(sub, batch_size=batch_size)["logit"]
+            logit = self.score(sub, batch_size=batch_size, progress=progress)["logit"]
         margin = logit * self.model_temperature
         temp = calibrate_temperature(margin, y, *self.temperature_bounds)
         prob = sigmoid(margin / temp)

@@ -133,7 +133,13 @@ def prepare_hdf5(
         Called with the number of pairs done after each chunk.
     """
     check_windows(enhancer_window, promoter_window)
-    check_output_path(out, force)
+    check_output_path(
+        out,
+        force,
+        inputs=[pairs, genome_path, f"{genome_path}.fai"],
+        what="HDF5 dataset",
+        no_stdout="must be a seekable file, not a stream",
+    )
     where = display_name(pairs)
     genome = Genome(genome_path)
     summary = PrepareSummary()

@@ -14,10 +14,17 @@ BEDPE_INT_COLS: tuple[str, ...] = ("start1", "end1", "start2", "end2")
 #: Extra columns with a meaning to epcli.
 COL_CELL = "cell"
 COL_LABEL = "label"
+#: Distance between the anchor midpoints (bp), written by ``epcli candidates``.
+COL_DISTANCE = "distance"
 #: Column counts accepted without a header line.
 BEDPE_HEADERLESS_NCOLS: tuple[int, ...] = (6, 10)
 #: Placeholder for missing values in text columns (BEDPE convention).
 MISSING = "."
+
+#: Columns of ``epcli candidates``' output: the ten standard columns, then the distance.
+CANDIDATES_COLUMNS: tuple[str, ...] = BEDPE_STANDARD + (COL_DISTANCE,)
+#: Separator of the enhancer and promoter names in a candidate pair's ``name``.
+PAIR_NAME_SEP = "|"
 
 #: Columns that ``epcli predict`` appends after the input's columns.
 PREDICT_EXTRA: tuple[str, ...] = ("logit", "u_i", "r_e")

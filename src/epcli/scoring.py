@@ -25,6 +25,8 @@ class ScoreStats:
     lo: float = float("inf")
     hi: float = float("-inf")
     cells: set[str] = field(default_factory=set)
+    #: Columns of a previous scoring in the input, replaced (not duplicated) in the output.
+    replaced: list[str] = field(default_factory=list)
 
     def add(self, prob: np.ndarray) -> None:
         """Fold in a chunk's probabilities (n,)."""
@@ -91,7 +93,11 @@ def score_to_bedpe(
     columns: list[str] | None = None
     for frame, data in source.chunks(chunk_size=chunk_size, shard=shard):
         if columns is None:
-            columns = source.layout(frame).output_columns + list(schema.PREDICT_EXTRA)
+            # a scored file scored again: its logit/u_i/r_e/call are replaced, not repeated
+            ours = (*schema.PREDICT_EXTRA, schema.COL_CALL)
+            kept = source.layout(frame).output_columns
+            stats.replaced = [c for c in kept if c in ours]
+            columns = [c for c in kept if c not in ours] + list(schema.PREDICT_EXTRA)
             if threshold is not None:
                 columns.append(schema.COL_CALL)
         done = stats.n

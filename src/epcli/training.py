@@ -24,6 +24,7 @@ Determinism: the same seed and data give the same weights (per-epoch seeds, a nu
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -37,12 +38,13 @@ import numpy as np
 
 import epcli
 from epcli.arrays import PairData, log_distance
+from epcli.checkpoint import Checkpointer
+from epcli.checkpoint import deferred as deferred_signals
 from epcli.configfile import check_type
 from epcli.errors import EpcliError, UsageError
 from epcli.modeldir import (
     SKLEARN_KINDS,
-    load_model_dir,
-    load_train_state,
+    check_replaceable,
     save_model_dir,
 )
 from epcli.predictor import (
@@ -190,6 +192,8 @@ class TrainConfig:
             raise bad("support_size", "an integer >= 2 (one pair of each class at least)")
         if self.patience < 1:
             raise bad("patience", "an integer >= 1")
+        if self.seed < 0:
+            raise bad("seed", "an integer >= 0")
         if self.val_max_pairs < 10 or self.proto_pairs < 2:
             raise bad("val_max_pairs" if self.val_max_pairs < 10 else "proto_pairs", ">= 10 / 2")
         if self.max_time is not None and not self.max_time > 0:
@@ -927,6 +931,7 @@ def train(
     resume: bool | str | os.PathLike = False,
     force: bool = False,
     data_files: list[str] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train a model and write its model directory.
 
@@ -943,12 +948,16 @@ def train(
     log : callable, optional
         Receives one line per event (the CLI prints them on stderr); silent when None.
     resume : bool or path
-        Continue from a model directory's last weights and optimizer state (``True`` =
-        ``out_dir``); ``tcfg.epochs`` is the total number of epochs.
+        Continue the run whose checkpoint is in ``out_dir`` (a path must name ``out_dir``):
+        weights, optimizer, RNG states and position, from the last checkpoint
+        (:mod:`epcli.checkpoint`); ``tcfg.epochs`` is the total number of epochs.
     force : bool
         Replace an existing ``out_dir`` (implied when resuming into ``out_dir``).
     data_files : list of str, optional
         Names of the training files, recorded in ``config.json``.
+    progress : callable, optional
+        Called after each optimizer step with the steps done since epoch 0 (torch models,
+        rank 0 only).
 
     Returns
     -------
@@ -975,14 +984,19 @@ def train(
                 path=resume_dir,
                 hint="train without --resume first",
             )
-        if resume_dir.resolve() == out.resolve():
-            force = True
-    if out.exists() and not force:
-        raise UsageError(
-            "output already exists", path=out, hint="use --force to replace it, or another path"
-        )
-    if not (out.parent if str(out.parent) else Path(".")).is_dir():
-        raise UsageError("output folder does not exist", path=out.parent, hint="create it first")
+        if resume_dir.resolve() != out.resolve():
+            raise UsageError("--resume continues the model directory given with -o", path=out)
+    from epcli.io import check_output_path
+
+    check_output_path(  # the one output check: not an input, not a foreign directory
+        out,
+        force or resume_dir is not None,
+        inputs=data_files or (),
+        what="model directory",
+        no_stdout="must be a directory on disk",
+        directory=True,
+        replaceable=None if resume_dir is not None else check_replaceable,
+    )
     split = make_split(data, tcfg)
     for line in split.description:
         log(line)
@@ -992,7 +1006,9 @@ def train(
         if _dist_info()[1] != 0:  # under torchrun only rank 0 fits a baseline
             return TrainResult(None, None, 1, None, 1, "epochs", [], {}, split)
         return _train_sklearn(data, tcfg, split, out, windows, log, force, data_files, mcfg)
-    return _train_torch(data, tcfg, mcfg, split, out, windows, log, resume_dir, force, data_files)
+    return _train_torch(
+        data, tcfg, mcfg, split, out, windows, log, resume_dir, force, data_files, progress
+    )
 
 
 # ---------------------------------------------------------------------------- sklearn
@@ -1197,6 +1213,7 @@ def _train_torch(
     resume_dir: Path | None,
     force: bool,
     data_files: list[str] | None,
+    progress: Callable[[int], None] | None = None,
 ) -> TrainResult:
     import torch
 
@@ -1214,12 +1231,14 @@ def _train_torch(
         torch.cuda.set_device(device)
     if rank != 0:
         log = _no_log
+        progress = None
     use_amp = bool(cfg.amp and device.type == "cuda" and torch.cuda.is_bf16_supported())
 
     prev_threads = torch.get_num_threads()
     prev_det = torch.are_deterministic_algorithms_enabled()
     prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     dist_created = False
+    stack = contextlib.ExitStack()
     try:
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
@@ -1238,6 +1257,7 @@ def _train_torch(
             log(f"device: cpu ({torch.get_num_threads()} thread(s))")
         if world > 1:
             log(f"distributed: {world} processes")
+        stack.enter_context(deferred_signals())  # SIGINT/SIGTERM: finish the step, save
         return _torch_loop(
             data,
             cfg,
@@ -1254,8 +1274,10 @@ def _train_torch(
             world,
             rank,
             builder,
+            progress=progress,
         )
     finally:
+        stack.close()
         torch.set_num_threads(prev_threads)
         torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
         if dist_created:
@@ -1280,10 +1302,14 @@ def _motif_builder(mcfg, resume_dir: Path | None, log: Log, build_model):
 
     if mcfg.kind not in MOTIF_KINDS:
         return mcfg, build_model
-    if resume_dir is not None:
-        saved = load_model_dir(resume_dir).model_config or {}
-        keys = ("motif_ids", "motif_names", "motif_width", "motif_checksum")
-        return dataclasses.replace(mcfg, **{k: saved.get(k) for k in keys}), build_model
+    if resume_dir is not None:  # the PWMs come back with the checkpoint's weights
+        if mcfg.motif_ids is None:
+            from epcli.checkpoint import saved_configs
+
+            saved = saved_configs(resume_dir).get("model") or {}
+            keys = ("motif_ids", "motif_names", "motif_width", "motif_checksum", "sparsity")
+            mcfg = dataclasses.replace(mcfg, **{k: saved[k] for k in keys if k in saved})
+        return mcfg, build_model
     from epcli.motifs import load_motifs
 
     t0 = time.time()
@@ -1325,7 +1351,6 @@ def _prepare_motif_model(model, data: PairData, rows: np.ndarray, log: Log) -> d
     rows = np.asarray(rows)
     ue, ei = np.unique(np.asarray(data.enh_idx)[rows], return_inverse=True)
     up, pi = np.unique(np.asarray(data.pro_idx)[rows], return_inverse=True)
-    model.prune_scan = False  # every motif until training ends (the active set changes)
     chrom = np.asarray(data.chrom)[rows].astype(str)
     mid = np.asarray(data.enh_mid)[rows]
     block = np.zeros(rows.size, bool)
@@ -1373,6 +1398,7 @@ def _torch_loop(
     world,
     rank,
     build_model,
+    progress: Callable[[int], None] | None = None,
 ) -> TrainResult:
     import torch
     import torch.nn.functional as F
@@ -1380,6 +1406,8 @@ def _torch_loop(
     kind = cfg.model
     model = build_model(mcfg, seed=cfg.seed).to(device)
     warm: dict[str, Any] | None = None
+    if hasattr(model, "prune_scan"):
+        model.prune_scan = False  # every motif until training ends (the active set changes)
     if hasattr(model, "fit_normalization") and resume_dir is None:
         warm = _prepare_motif_model(model, data, split.train_rows, log)
         model.cfg.sparsity = warm["sparsity"]
@@ -1399,36 +1427,27 @@ def _torch_loop(
     best_epoch = -1
     bad_epochs = 0
     best_state: dict[str, Any] | None = None
-    if resume_dir is not None:
-        loaded = load_model_dir(resume_dir)
-        state = load_train_state(resume_dir)
-        if loaded.kind != kind or loaded.model_config != mcfg.to_dict():
-            raise UsageError(
-                "cannot resume: the model kind or config differs from the one in the directory",
-                path=resume_dir,
-                hint="resume with the same model options, or train a new model",
-            )
-        if loaded.windows != windows:
-            raise EpcliError(
-                f"cannot resume: the model was trained on windows {loaded.windows}, the data "
-                f"has {windows}",
-                path=resume_dir,
-            )
-        model.load_state_dict(state["model_last"])
-        opt.load_state_dict(state["optimizer"])
-        start_epoch = int(state["epoch"]) + 1
-        history = list(state.get("history", []))
-        best_value = float(state.get("best_value", -math.inf))
-        best_epoch = int(state.get("best_epoch", -1))
-        bad_epochs = int(state.get("bad_epochs", 0))
-        best_state = {k: v.clone() for k, v in loaded.state_dict.items()}
-        if start_epoch >= cfg.epochs:
-            raise UsageError(
-                f"cannot resume: the model has already trained {start_epoch} epoch(s) and "
-                f"epochs={cfg.epochs}",
-                hint="raise the number of epochs to train more",
-            )
-        log(f"resuming from {resume_dir} after epoch {start_epoch}")
+    # ---- checkpoints (epcli.checkpoint): the model directory is ours from here on
+    ckpt = Checkpointer(
+        out,
+        kind=kind,
+        train_config=cfg.to_dict(),
+        model_config=mcfg.to_dict(),
+        windows=windows,
+        data=data,
+        data_files=data_files,
+        split=split.to_dict(),
+        rank=rank,
+        world=world,
+        device=device,
+        log=log,
+    )
+    resumed = ckpt.resume(model, opt) if resume_dir is not None else None
+    if resumed is not None:
+        start_epoch, history = resumed.start_epoch, resumed.history
+        best_value, best_epoch = resumed.best_value, resumed.best_epoch
+        bad_epochs, best_state = resumed.bad_epochs, resumed.best_state
+    ckpt.begin(resuming=resumed is not None)
 
     ddp = step_mod
     if world > 1:
@@ -1469,11 +1488,24 @@ def _torch_loop(
         rng = np.random.default_rng(_epoch_seed(cfg.seed, epoch, rank))
         torch.manual_seed(_epoch_seed(cfg.seed, epoch, rank))
         model.train()
-        sums: dict[str, float] = {}
-        n_steps = 0
-        n_pairs_seen = 0
+        first_step, sums, n_steps, n_pairs_seen = ckpt.restore_step(resumed, epoch, rng)
         partial = False
-        for _ in range(steps):
+        for step_i in range(first_step, steps):
+            ckpt.stop_if_requested(  # SIGINT/SIGTERM: save this position and stop
+                epoch=epoch,
+                step=step_i,
+                rng=rng,
+                sums=sums,
+                n_steps=n_steps,
+                n_pairs_seen=n_pairs_seen,
+                model=model,
+                opt=opt,
+                history=history,
+                best_value=best_value,
+                best_epoch=best_epoch,
+                bad_epochs=bad_epochs,
+                best_state=best_state,
+            )
             if time_up():
                 partial = True
                 break
@@ -1552,6 +1584,8 @@ def _torch_loop(
                 sums[k] = sums.get(k, 0.0) + v
             n_steps += 1
             n_pairs_seen += rows.size
+            if progress is not None:
+                progress(epoch * steps + n_steps)
         train_secs = time.time() - t_ep
         if partial:
             stopped = "max_time"
@@ -1652,6 +1686,17 @@ def _torch_loop(
             stop_flag = float(t.item())
             if stop_flag and stopped == "epochs":
                 stopped = "early_stop"
+        ckpt_state = dict(
+            model=model,
+            opt=opt,
+            history=history,
+            best_value=best_value,
+            best_epoch=best_epoch,
+            bad_epochs=bad_epochs,
+            best_state=best_state,
+        )
+        ckpt.end_epoch(epoch=epoch, **ckpt_state)  # SIGKILL loses at most the next epoch
+        ckpt.stop_if_requested(epoch=epoch, step=None, **ckpt_state)
         if partial:
             log(f"time limit of {cfg.max_time:g} s reached; keeping the best model")
             break
@@ -1659,15 +1704,16 @@ def _torch_loop(
             break
 
     epochs_run = epoch + 1
-    train_state = {
-        "epoch": epoch,
-        "model_last": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-        "optimizer": opt.state_dict(),
-        "history": history,
-        "best_value": best_value,
-        "best_epoch": best_epoch,
-        "bad_epochs": bad_epochs,
-    }
+    train_state = ckpt.state(
+        epoch=epoch,
+        model=model,
+        opt=opt,
+        history=history,
+        best_value=best_value,
+        best_epoch=best_epoch,
+        bad_epochs=bad_epochs,
+        best_state=best_state,
+    )
     if rank != 0:
         if world > 1:
             import torch.distributed as dist
@@ -1712,7 +1758,7 @@ def _torch_loop(
         cell_prototypes={cell_name(data, c): p.tolist() for c, p in cell_protos.items()},
         train_state=train_state,
         split=split.to_dict(),
-        force=force,
+        force=True,  # the run has owned the directory since its start (checkpoints)
     )
     card["fingerprint"] = fp
     _log_validation_summary(card["validation"], log, prototypes=is_prism)

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from epcli import __version__
-from epcli.cli import adapt, evaluate, explain, predict, prepare, train
+from epcli.cli import adapt, candidates, evaluate, explain, info, predict, prepare, train
 from epcli.cli._common import run_guarded
 
 app = typer.Typer(
@@ -44,7 +44,7 @@ def _root(
     """epcli: enhancer-promoter interaction prediction."""
 
 
-for _module in (prepare, train, adapt, predict, evaluate, explain):
+for _module in (candidates, prepare, train, adapt, predict, evaluate, explain, info):
     _module.register(app)
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import sys
+import warnings
 
 import typer
 from rich.console import Console
@@ -31,20 +34,79 @@ def fail(exc: EpcliError) -> None:
 
 
 def run_guarded(app: typer.Typer, argv: list[str]) -> None:
-    """Run the Typer app, turning user errors into one-line messages and exit codes."""
+    """Run the Typer app, turning user errors into one-line messages and exit codes.
+
+    SIGINT and SIGTERM are handled alike (:func:`epcli.io.signals_raise`): the command
+    unwinds, every atomic writer removes its temporary file, and the exit code is 128 + the
+    signal number. A closed stdout (``| head``) stops the command quietly, as coreutils do.
+    """
+    from epcli.io import Interrupted, PipeClosed, pending_signal, signals_raise
+
     try:
-        app(args=argv, prog_name="epcli", standalone_mode=True)
-    except EpcliError as exc:
-        fail(exc)
-    except KeyboardInterrupt:
-        console.print("interrupted", style="red")
-        raise SystemExit(130) from None
-    except BrokenPipeError:
-        # Downstream closed the pipe (e.g. `| head`); not an error of ours.
-        try:
-            sys.stdout = None  # type: ignore[assignment]
-        finally:
-            raise SystemExit(0) from None
+        with signals_raise(), warnings.catch_warnings():
+            _route_warnings()
+            app(args=argv, prog_name="epcli", standalone_mode=True)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        _interrupted(getattr(exc, "signum", None) or pending_signal() or signal.SIGINT)
+    except (PipeClosed, BrokenPipeError):
+        _quiet_stdout()
+        raise SystemExit(141) from None  # 128 + SIGPIPE, what a coreutils tool reports
+    except Exception as exc:
+        if pending_signal() is not None:  # a library turned the signal into another error
+            _interrupted(pending_signal())
+        if isinstance(exc, EpcliError):
+            fail(exc)
+        if isinstance(exc, OSError):
+            where = f"{exc.filename}: " if exc.filename else ""
+            console.print(
+                f"error: {where}{exc.strerror or exc}",
+                style="bold red",
+                markup=False,
+                soft_wrap=True,
+            )
+            raise SystemExit(EXIT_DATA) from None
+        raise
+    if pending_signal() is not None:
+        _interrupted(pending_signal())
+
+
+def _interrupted(signum: int) -> None:
+    """Report SIGINT/SIGTERM and exit with 128 + its number."""
+    name = signal.Signals(signum).name
+    console.print(
+        f"error: interrupted by {name}; partial output was removed", style="red", markup=False
+    )
+    raise SystemExit(128 + int(signum))
+
+
+def _route_warnings() -> None:
+    """epcli's own warnings (:class:`~epcli.errors.EpcliWarning`) become one ``warning:``
+    line each on stderr; other libraries' warnings are silenced (stderr carries epcli's
+    messages only) unless ``python -W`` / ``PYTHONWARNINGS`` asks for them."""
+    from epcli.errors import EpcliWarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, EpcliWarning):
+            warn(str(message))
+        else:
+            console.print(
+                f"warning: {str(message).strip().splitlines()[0]}", markup=False, soft_wrap=True
+            )
+
+    warnings.showwarning = show
+    if not sys.warnoptions:
+        warnings.simplefilter("ignore")
+    warnings.simplefilter("default", EpcliWarning)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def not_built(name: str) -> None:
@@ -52,21 +114,36 @@ def not_built(name: str) -> None:
     fail(EpcliError(f"'epcli {name}' is not available in this version yet"))
 
 
-__all__ = ["EXIT_DATA", "EXIT_USAGE", "console", "fail", "log", "warn", "not_built"]
+__all__ = [
+    "EXIT_DATA",
+    "EXIT_USAGE",
+    "apply_threads",
+    "console",
+    "fail",
+    "log",
+    "not_built",
+    "progress_counter",
+    "warn",
+]
 
 
 @contextlib.contextmanager
 def progress_counter(label: str, unit: str = "pairs", total: int | None = None):
-    """A progress display on stderr; yields ``advance(n_done)``.
+    """Progress on stderr (:func:`epcli.progress.progress`); yields ``update(n_done)``.
 
-    Silent when stderr is not a terminal (logs in shell pipelines stay clean).
+    A bar with rate and ETA on a terminal; a plain line every few seconds otherwise.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from epcli.progress import progress
 
-    if not console.is_terminal:
-        yield lambda n: None
+    with progress(label, unit=unit, total=total, console=console) as update:
+        yield update
+
+
+def apply_threads(threads: int | None) -> None:
+    """Set the CPU threads of torch and the BLAS/OpenMP pools (``--threads``), and log it."""
+    if threads is None:
         return
-    columns = [TextColumn(f"{label}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit)]
-    with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as prog:
-        task = prog.add_task(label, total=total)
-        yield lambda n: prog.update(task, completed=n)
+    from epcli.threads import set_threads
+
+    set_threads(threads)
+    log(f"threads: {threads}")

@@ -8,7 +8,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from epcli.cli._common import log, warn
+from epcli.cli._common import apply_threads, log, progress_counter, warn
 
 
 def register(app: typer.Typer) -> None:
@@ -27,7 +27,9 @@ def register(app: typer.Typer) -> None:
                 metavar="SUPPORT",
             ),
         ],
-        output: Annotated[Path, typer.Option("--output", "-o", help="Prototype file to write.")],
+        output: Annotated[
+            str, typer.Option("--output", "-o", help="Prototype file to write ('-' = stdout).")
+        ],
         genome: Annotated[
             Path | None, typer.Option("--genome", "-g", help="Genome FASTA (for BEDPE input).")
         ] = None,
@@ -45,26 +47,51 @@ def register(app: typer.Typer) -> None:
         target_recall: Annotated[
             float, typer.Option(help="Recall the second calibrated threshold must reach.")
         ] = 0.7,
-        seed: Annotated[int, typer.Option(help="Seed of the --shots subset.")] = 0,
+        seed: Annotated[int, typer.Option(min=0, help="Seed of the --shots subset.")] = 0,
         device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+        threads: Annotated[
+            int | None,
+            typer.Option(min=1, help="CPU threads for torch and BLAS (default: all cores)."),
+        ] = None,
         force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+        allow_incomplete: Annotated[
+            bool,
+            typer.Option(
+                "--allow-incomplete",
+                help="Accept a model directory whose training was interrupted: use the best "
+                "weights it saved so far.",
+            ),
+        ] = False,
     ) -> None:
         """Build the R_E prototype of a new cell line and calibrate its decision thresholds."""
         from epcli import schema
-        from epcli.errors import UsageError
+        from epcli.errors import EpcliError, UsageError
         from epcli.inputs import PairsInput
-        from epcli.io import check_output_path
+        from epcli.io import STDIO, check_output_path, open_text_output
         from epcli.predictor import Predictor, extrapolation_warning, prototype_distances
 
         if not 0.0 < target_recall <= 1.0:
             raise UsageError(f"--target-recall must be in (0, 1], got {target_recall}")
-        check_output_path(output, force)
-        pred = Predictor.load(model_dir, device=device)
+        check_output_path(output, force, inputs=[model_dir, support, genome], what="prototype file")
+        apply_threads(threads)
+        pred = Predictor.load(model_dir, device=device, allow_incomplete=allow_incomplete)
         src = PairsInput(support, genome, pred.windows, needs_sequence=pred.kind != "distance")
         try:
             frame, data = src.read_all()
         finally:
             src.close()
+        if "layout" in frame.attrs and schema.COL_LABEL not in frame.attrs["layout"].columns:
+            raise EpcliError(
+                "the support pairs have no 'label' column; adapt needs labeled pairs (0/1)",
+                path=src.where,
+                hint="name the columns in a '#chrom1 start1 end1 chrom2 start2 end2 ... label' "
+                "header line",
+            )
+        if (np.asarray(data.label) < 0).all():
+            raise EpcliError(
+                "every label of the support pairs is unknown; adapt needs labeled pairs (0/1)",
+                path=src.where,
+            )
         cells = [c for c in dict.fromkeys(frame[schema.COL_CELL]) if c != schema.MISSING]
         if cell is None:
             if len(cells) > 1:
@@ -84,12 +111,22 @@ def register(app: typer.Typer) -> None:
             name = cell
         else:
             name = cell
-        proto = pred.build_prototype(
-            data, name, target_recall=target_recall, shots=shots, seed=seed
-        )
-        proto.save(output)
+        n_labeled = int((np.asarray(data.label) >= 0).sum())
+        total = n_labeled if shots is None else min(shots, n_labeled)
+        with progress_counter("adapt", unit="pairs", total=total) as advance:
+            proto = pred.build_prototype(
+                data,
+                name,
+                target_recall=target_recall,
+                shots=shots,
+                seed=seed,
+                progress=lambda done, _n: advance(done),
+            )
+        with open_text_output(output, force=force) as fh:
+            fh.write(proto.to_json())
         log(
-            f"wrote {output}: cell {name}, {proto.shots} shots ({proto.n_pos} positive, "
+            f"wrote {'stdout' if output == STDIO else output}: cell {name}, {proto.shots} "
+            f"shots ({proto.n_pos} positive, "
             f"{proto.n_neg} negative); threshold best-F1 {proto.threshold_best_f1:.4g}, at "
             f"recall {target_recall:g}: {proto.threshold_at_recall:.4g}"
         )

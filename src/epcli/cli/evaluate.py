@@ -20,9 +20,10 @@ from epcli.evaluation import (
     check_plot_backend,
     load_scored,
     plot_pr_curves,
+    plottable,
     run_evaluation,
 )
-from epcli.io import STDIO, check_output_path, open_text_output
+from epcli.io import STDIO, check_distinct_outputs, check_output_path, open_text_output
 from epcli.metrics import format_table
 
 
@@ -105,10 +106,11 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"--bootstrap must be >= 0, got {bootstrap}")
         if scored == STDIO and truth == STDIO:
             raise UsageError("SCORED and --truth cannot both read stdin")
-        if output != STDIO:
-            check_output_path(output, force)
+        inputs = [scored, truth, train_data]
+        check_output_path(output, force, inputs=inputs, what="evaluation table")
         if plot is not None:
-            _check_plot(plot, force)
+            _check_plot(plot, force, inputs)
+        check_distinct_outputs([output, plot])
         if train_data is not None and not Path(train_data).is_file():
             raise EpcliError("training data not found", path=train_data, hint="check the path")
 
@@ -153,6 +155,13 @@ def register(app: typer.Typer) -> None:
 
         # ---- write (everything is computed; nothing was written before this point)
         table = result.table
+        if plot is not None and not plottable(pairs.labels, result.groups):
+            raise EpcliError(
+                "cannot draw precision-recall curves: no cell has both positive and negative "
+                "labels",
+                path=pairs.source,
+                hint="drop --plot, or add labeled pairs of the missing class; nothing was written",
+            )
         if plot is not None:
             plot_pr_curves(plot, pairs.scores, pairs.labels, pairs.distance, result.groups, table)
             log(f"wrote precision-recall curves to {plot}")
@@ -181,7 +190,7 @@ def _pct(v: float) -> str:
     return "NA" if pd.isna(v) else f"{100 * v:.1f}%"
 
 
-def _check_plot(plot: Path, force: bool) -> None:
+def _check_plot(plot: Path, force: bool, inputs: list[str | None]) -> None:
     """--plot: a known suffix, matplotlib installed, and a writable path."""
     suffix = plot.suffix.lower().lstrip(".")
     if suffix not in PLOT_FORMATS:
@@ -189,4 +198,6 @@ def _check_plot(plot: Path, force: bool) -> None:
             f"--plot must end in .{', .'.join(PLOT_FORMATS)}, got {plot.name!r}",
         )
     check_plot_backend()
-    check_output_path(plot, force)
+    check_output_path(
+        plot, force, inputs=inputs, what="--plot figure", no_stdout="is an image, not text"
+    )

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from epcli.cli._common import log, progress_counter, warn
+from epcli.cli._common import apply_threads, log, progress_counter, warn
 from epcli.inputs import PairsInput, parse_shard
-from epcli.io import STDIO, open_text_output
+from epcli.io import STDIO, check_output_path, open_text_output
 
 
 def register(app: typer.Typer) -> None:
@@ -61,6 +61,18 @@ def register(app: typer.Typer) -> None:
         device: Annotated[
             str, typer.Option(help="auto (CUDA when available), cpu or cuda.")
         ] = "auto",
+        threads: Annotated[
+            int | None,
+            typer.Option(min=1, help="CPU threads for torch and BLAS (default: all cores)."),
+        ] = None,
+        cache_mb: Annotated[
+            int,
+            typer.Option(
+                min=0,
+                help="Memory budget (MiB) of the anchor cache that spans chunks: a window reused "
+                "across chunks is encoded once (LRU beyond the budget; 0 = per chunk only).",
+            ),
+        ] = 512,
         shard: Annotated[
             str | None,
             typer.Option(
@@ -71,6 +83,14 @@ def register(app: typer.Typer) -> None:
         ] = None,
         force: Annotated[
             bool, typer.Option("--force", help="Replace an existing -o file.")
+        ] = False,
+        allow_incomplete: Annotated[
+            bool,
+            typer.Option(
+                "--allow-incomplete",
+                help="Accept a model directory whose training was interrupted: use the best "
+                "weights it saved so far.",
+            ),
         ] = False,
     ) -> None:
         """Score enhancer-promoter pairs; BEDPE out with column 8 = probability of interaction.
@@ -92,11 +112,22 @@ def register(app: typer.Typer) -> None:
             from epcli.errors import UsageError
 
             raise UsageError(f"--device must be auto, cpu or cuda, got {device!r}")
+        apply_threads(threads)
         model_dir, source = resolve_model(model)
+        check_output_path(
+            output,
+            force,
+            inputs=[pairs, genome, prototype, model_dir],
+            what="scored BEDPE",
+        )
         log(f"model: {model_dir} ({source})")
-        pred = Predictor.load(model_dir, device=device)
+        pred = Predictor.load(model_dir, device=device, allow_incomplete=allow_incomplete)
         if pred.is_torch:
             log(f"device: {pred.device}")
+        if pred.is_torch and cache_mb > 0:
+            from epcli.cache import WindowCache
+
+            pred.window_cache = WindowCache(cache_mb * 1024**2)
         proto = None
         if prototype is not None:
             proto = load_prototype(prototype, pred)
@@ -107,9 +138,10 @@ def register(app: typer.Typer) -> None:
             pairs, genome, pred.windows, needs_sequence=pred.kind != "distance", cell=cell
         )
         try:
+            total = src.count(shard_ij)
             with (
                 open_text_output(output, force=force) as fh,
-                progress_counter("predict", unit="pairs") as advance,
+                progress_counter("predict", unit="pairs", total=total) as advance,
             ):
                 stats = score_to_bedpe(
                     pred,
@@ -124,6 +156,11 @@ def register(app: typer.Typer) -> None:
                 )
         finally:
             src.close()
+        if stats.replaced:
+            warn(
+                f"{src.where} was scored before: its column(s) {', '.join(stats.replaced)} "
+                "were replaced by the new scores"
+            )
         if getattr(src, "n_padded", 0):
             warn(f"{src.n_padded} window(s) ran off a contig end and were padded with N")
         where = "stdout" if output == STDIO else output
@@ -131,6 +168,13 @@ def register(app: typer.Typer) -> None:
         log(
             f"scored {stats.n} pairs -> {where}; score range {stats.lo:.4g}..{stats.hi:.4g}{called}"
         )
+        cache = pred.window_cache
+        if cache is not None:
+            c = cache.stats
+            log(
+                f"anchor cache: {c.computed:,} windows encoded, {c.hits:,} reused "
+                f"({100 * c.hit_rate:.1f}% of lookups), {cache.nbytes / 1024**2:,.0f} MiB held"
+            )
         if stats.collapsed():
             warn(
                 f"scores are all about equal (std {stats.std:.2g}): the model looks collapsed; "

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from epcli.cli._common import log, progress_counter, warn
+from epcli.cli._common import apply_threads, log, progress_counter, warn
 from epcli.genome import DEFAULT_ENHANCER_WINDOW, DEFAULT_PROMOTER_WINDOW
 from epcli.prepare import prepare_hdf5
 
@@ -44,13 +44,23 @@ def register(app: typer.Typer) -> None:
         chunk_size: Annotated[
             int, typer.Option(min=1, help="Pairs read per chunk (bounds memory).")
         ] = 50_000,
+        threads: Annotated[
+            int | None,
+            typer.Option(
+                min=1, help="CPU threads for BLAS/OpenMP pools (prepare itself is one thread)."
+            ),
+        ] = None,
         force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
     ) -> None:
         """Extract fixed-length sequence windows for each pair's anchors into an HDF5 dataset.
 
         Each unique enhancer and promoter window is stored once; pairs index into them.
         """
-        with progress_counter("prepare", unit="pairs") as advance:
+        from epcli.inputs import count_bedpe_rows
+
+        apply_threads(threads)
+        total = None if pairs == "-" else count_bedpe_rows(pairs)
+        with progress_counter("prepare", unit="pairs", total=total) as advance:
             s = prepare_hdf5(
                 pairs,
                 genome,

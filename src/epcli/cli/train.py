@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from epcli.cli._common import log
+from epcli.cli._common import log, progress_counter
 
 
 def _split_names(values: list[str] | None) -> list[str] | None:
@@ -67,15 +67,23 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         resume: Annotated[
-            bool, typer.Option("--resume", help="Continue training the model in -o.")
+            bool,
+            typer.Option(
+                "--resume",
+                help="Continue the run in -o from its last checkpoint, with its saved config "
+                "(options given now, e.g. --epochs, override it).",
+            ),
         ] = False,
         force: Annotated[bool, typer.Option("--force", help="Replace an existing -o.")] = False,
     ) -> None:
         """Train on labeled pairs with episodic prototypes; validate on held-out cells AND
         held-out chromosomes (or genome blocks); keep the best checkpoint."""
+        from epcli.checkpoint import saved_configs
         from epcli.configfile import resolve_configs
         from epcli.dataset import load_pairdata
-        from epcli.io import check_output_path
+        from epcli.errors import UsageError
+        from epcli.io import check_distinct_inputs, check_output_path
+        from epcli.modeldir import check_replaceable, read_marker
         from epcli.training import train as run_training
 
         overrides = {
@@ -90,22 +98,41 @@ def register(app: typer.Typer) -> None:
             "device": device,
             "num_threads": threads,
         }
-        tcfg, mcfg = resolve_configs(config, overrides)
-        if not resume:
-            check_output_path(output, force)
+        check_distinct_inputs(data, "dataset")
+        if not (resume or force) and (read_marker(output) or {}).get("status") == "incomplete":
+            raise UsageError(
+                "the model directory was left by an interrupted training run",
+                path=output,
+                hint="continue it with --resume, or start over with --force",
+            )
+        check_output_path(
+            output,
+            force or resume,
+            inputs=data + ([config] if config is not None else []),
+            what="model directory",
+            no_stdout="must be a directory on disk",
+            directory=True,
+            replaceable=None if resume else check_replaceable,
+        )
+        base = saved_configs(output) if resume else None
+        tcfg, mcfg = resolve_configs(config, overrides, base=base)
         pairs, infos = load_pairdata(data)
         log(
             f"data: {pairs.n_pairs} pairs from {len(infos)} file(s), cells: "
             + ", ".join(pairs.cells)
         )
-        # the library logs progress, the collapse check and the written directory
-        run_training(
-            pairs,
-            tcfg,
-            mcfg,
-            output,
-            log=log,
-            resume=resume,
-            force=force,
-            data_files=[str(p) for p in data],
-        )
+        # the library logs each epoch, the collapse check and the written directory
+        with progress_counter(
+            "train", unit="steps", total=tcfg.epochs * tcfg.steps_per_epoch
+        ) as advance:
+            run_training(
+                pairs,
+                tcfg,
+                mcfg,
+                output,
+                log=log,
+                resume=resume,
+                force=force,
+                data_files=[str(p) for p in data],
+                progress=advance,
+            )

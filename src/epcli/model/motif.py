@@ -39,6 +39,7 @@ from torch import nn
 
 from epcli.model.config import ModelConfig
 from epcli.model.encoder import as_codes, one_hot, reverse_complement
+from epcli.model.prism import PrototypeMixin, init_prototype_params
 
 #: Relative-score levels (fraction of the way from a motif's lowest to its highest possible
 #: score) at which hits are counted. 0.95 is about a consensus match, each mismatch of a
@@ -413,7 +414,7 @@ class MotifActivity(nn.Module):
             self.sd.copy_(sd)
 
 
-class MotifPrismModel(nn.Module):
+class MotifPrismModel(PrototypeMixin, nn.Module):
     """Motif-grounded EPI model ``logit = (U_I - R_E) / T`` (see the module docstring).
 
     Same interface as :class:`~epcli.model.prism.PrismModel`: ``encode_enhancers``,
@@ -452,11 +453,7 @@ class MotifPrismModel(nn.Module):
         self.dist = nn.Parameter(torch.zeros(2))
         # non-negative gates of e(x) (kept >= 0 by the proximal step), start at 0.1
         self.gate = nn.Parameter(torch.full((nf,), 0.1))
-        self.re_scale_raw = nn.Parameter(torch.tensor(math.log(math.e - 1.0)))
-        frac = (1.0 - cfg.t_min) / (cfg.t_max - cfg.t_min)
-        frac = min(max(frac, 0.05), 0.95) if 0.0 < frac < 1.0 else 0.5
-        self.temp_raw = nn.Parameter(torch.tensor(math.log(frac / (1.0 - frac))))
-        self.register_buffer("population_prototype", torch.zeros(2, nf))
+        init_prototype_params(self, cfg, nf)
         self._active: torch.Tensor | None = None
         self.prune_scan = True
         self.register_load_state_dict_post_hook(lambda *_: setattr(self, "_active", None))
@@ -622,31 +619,6 @@ class MotifPrismModel(nn.Module):
         return super().train(mode)
 
     # ---------------------------------------------------------------- R_E
-    def make_prototype(self, env: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """[negative mean, positive mean] of e over a support set, shape (2, M + F).
-
-        A class absent from the support set takes the population prototype's row.
-        """
-        lab = torch.as_tensor(labels, device=env.device).reshape(-1)
-        rows = []
-        for cls in (0, 1):
-            msk = (lab == cls).to(env.dtype)
-            n = msk.sum()
-            mean = (env * msk[:, None]).sum(0) / n.clamp(min=1.0)
-            rows.append(torch.where(n > 0, mean, self.population_prototype[cls].to(env.dtype)))
-        return torch.stack(rows)
-
-    def set_population_prototype(self, proto: torch.Tensor | np.ndarray) -> None:
-        """Store the population prototype (2, M + F) used when no prototype is given."""
-        p = torch.as_tensor(np.asarray(proto) if not isinstance(proto, torch.Tensor) else proto)
-        if tuple(p.shape) != (2, self.env_dim):
-            raise ValueError(f"prototype must have shape (2, {self.env_dim}), got {p.shape}")
-        self.population_prototype.copy_(p.detach().to(self.population_prototype))
-
-    def re_scale(self) -> torch.Tensor:
-        """Positive scale s of R_E (scalar tensor)."""
-        return F.softplus(self.re_scale_raw)
-
     def r_e_linear(self, env: torch.Tensor, proto: torch.Tensor) -> torch.Tensor:
         """``(|e - mu_pos|^2 - |e - mu_neg|^2) / 2`` in its linear form, shape (B,)."""
         proto = torch.as_tensor(proto).to(env)
@@ -664,11 +636,6 @@ class MotifPrismModel(nn.Module):
         x = torch.nan_to_num(self.re_scale() * self.r_e_linear(env, proto), nan=0.0)
         return self.cfg.re_bound * torch.tanh(x)
 
-    def temperature(self) -> torch.Tensor:
-        """Temperature T in ``[t_min, t_max]`` (scalar tensor)."""
-        c = self.cfg
-        return c.t_min + (c.t_max - c.t_min) * torch.sigmoid(self.temp_raw)
-
     # ---------------------------------------------------------------- forward
     def forward(
         self,
@@ -680,16 +647,6 @@ class MotifPrismModel(nn.Module):
         """Score pairs end to end: codes (B, Le), (B, Lp), log distance (B,) -> dict."""
         out = self.pair_features(self.encode_enhancers(enh), self.encode_promoters(pro), log_dist)
         return self.score(out, proto)
-
-    def score(
-        self, feats: dict[str, torch.Tensor], proto: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor]:
-        """Complete :meth:`pair_features` output with ``r_e`` and ``logit``."""
-        if proto is None:
-            proto = self.population_prototype
-        r_e = self.r_e(feats["env"], proto)
-        logit = (feats["u_i"] - r_e) / self.temperature()
-        return {**feats, "r_e": r_e, "logit": logit}
 
     # ---------------------------------------------------------------- explanations
     def contributions(

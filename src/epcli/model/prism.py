@@ -186,65 +186,19 @@ class _EncodeMixin:
         return self.encoder.stem.weight.device
 
 
-# ---------------------------------------------------------------------------- the model
-class PrismModel(_EncodeMixin, nn.Module):
-    """EPI model ``logit = (U_I - R_E) / T`` (see module docstring).
+class PrototypeMixin:
+    """Prototypes, temperature and the logit formula shared by both PRISM models.
 
-    Parameters
-    ----------
-    cfg : ModelConfig
-        ``cfg.kind`` should be ``"prism"``.
-
-    Attributes
-    ----------
-    population_prototype : torch.Tensor, shape (2, env_dim)
-        Buffer (saved in the state dict): [negative mean, positive mean] of e(x) over the
-        training cells; the prototype used when none is given (zero-shot path).
+    The one place where ``logit = (U_I - R_E) / T`` is written. A class using it defines
+    ``cfg`` (``t_min``, ``t_max``), ``env_dim``, ``r_e(env, proto)`` and the parameters
+    ``re_scale_raw`` and ``temp_raw`` and the ``population_prototype`` buffer
+    (:func:`init_prototype_params`).
     """
 
-    def __init__(self, cfg: ModelConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        d = cfg.d_model
-        self.encoder = SequenceEncoder(cfg)
-        self.interaction = PairInteraction(cfg, use_rope=cfg.use_rope)
-        zd = self.interaction.z_dim
-        self.ui_hidden = nn.Sequential(nn.Linear(zd, d), nn.GELU(), nn.Dropout(cfg.dropout))
-        self.ui_out = nn.Linear(d, 1)
-        self.env_head = nn.Sequential(nn.Linear(zd, d), nn.GELU(), nn.Linear(d, cfg.env_dim))
-        # R_E scale s = softplus(re_scale_raw), starts at 1.
-        self.re_scale_raw = nn.Parameter(torch.tensor(math.log(math.e - 1.0)))
-        # T = t_min + (t_max - t_min) * sigmoid(temp_raw), starts at 1 when 1 is in range.
-        frac = (1.0 - cfg.t_min) / (cfg.t_max - cfg.t_min)
-        frac = min(max(frac, 0.05), 0.95) if 0.0 < frac < 1.0 else 0.5
-        self.temp_raw = nn.Parameter(torch.tensor(math.log(frac / (1.0 - frac))))
-        self.register_buffer("population_prototype", torch.zeros(2, cfg.env_dim))
-
-    # -------------------------------------------------------------- pair features
-    def pair_features(
-        self, enh_tok: torch.Tensor, pro_tok: torch.Tensor, log_dist: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
-        """Features of pairs from cached anchor tokens.
-
-        Parameters
-        ----------
-        enh_tok : torch.Tensor, shape (B, Te, d)
-        pro_tok : torch.Tensor, shape (B, Tp, d)
-        log_dist : torch.Tensor, shape (B,)
-            :func:`epcli.arrays.log_distance` of the pair distances.
-
-        Returns
-        -------
-        dict
-            ``u_i`` (B,), intrinsic potential (independent of any prototype);
-            ``env`` (B, env_dim), environment features e(x);
-            ``ui_feat`` (B, d_model), the hidden features behind U_I.
-        """
-        z = self.interaction(enh_tok, pro_tok, _as_log_dist(log_dist, enh_tok))
-        h = self.ui_hidden(z)
-        u_i = self.ui_out(h).squeeze(-1)
-        env = self.env_head(z.detach() if self.cfg.env_detach else z)
-        return {"u_i": u_i, "env": env, "ui_feat": h}
+    cfg: ModelConfig
+    population_prototype: torch.Tensor
+    re_scale_raw: nn.Parameter
+    temp_raw: nn.Parameter
 
     # -------------------------------------------------------------- prototypes and R_E
     def make_prototype(self, env: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -277,14 +231,102 @@ class PrismModel(_EncodeMixin, nn.Module):
     def set_population_prototype(self, proto: torch.Tensor | np.ndarray) -> None:
         """Store the population prototype (2, env_dim) used when ``proto`` is None."""
         p = torch.as_tensor(np.asarray(proto) if not isinstance(proto, torch.Tensor) else proto)
-        if tuple(p.shape) != (2, self.cfg.env_dim):
-            raise ValueError(f"prototype must have shape (2, {self.cfg.env_dim}), got {p.shape}")
+        if tuple(p.shape) != (2, self.env_dim):
+            raise ValueError(f"prototype must have shape (2, {self.env_dim}), got {p.shape}")
         self.population_prototype.copy_(p.detach().to(self.population_prototype))
 
     def re_scale(self) -> torch.Tensor:
         """Positive scale s of R_E (scalar tensor)."""
         return F.softplus(self.re_scale_raw)
 
+    def temperature(self) -> torch.Tensor:
+        """Temperature T in ``[t_min, t_max]`` (scalar tensor)."""
+        c = self.cfg
+        return c.t_min + (c.t_max - c.t_min) * torch.sigmoid(self.temp_raw)
+
+    def score(
+        self, feats: dict[str, torch.Tensor], proto: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Complete :meth:`pair_features` output with ``r_e`` and ``logit`` for a prototype."""
+        if proto is None:
+            proto = self.population_prototype
+        r_e = self.r_e(feats["env"], proto)
+        logit = (feats["u_i"] - r_e) / self.temperature()
+        return {**feats, "r_e": r_e, "logit": logit}
+
+
+def init_prototype_params(model: nn.Module, cfg: ModelConfig, env_dim: int) -> None:
+    """Add R_E's scale (s = 1), the temperature (T = 1 when in range) and the population
+    prototype buffer (2, env_dim) to ``model``."""
+    # R_E scale s = softplus(re_scale_raw), starts at 1.
+    model.re_scale_raw = nn.Parameter(torch.tensor(math.log(math.e - 1.0)))
+    # T = t_min + (t_max - t_min) * sigmoid(temp_raw), starts at 1 when 1 is in range.
+    frac = (1.0 - cfg.t_min) / (cfg.t_max - cfg.t_min)
+    frac = min(max(frac, 0.05), 0.95) if 0.0 < frac < 1.0 else 0.5
+    model.temp_raw = nn.Parameter(torch.tensor(math.log(frac / (1.0 - frac))))
+    model.register_buffer("population_prototype", torch.zeros(2, env_dim))
+
+
+# ---------------------------------------------------------------------------- the model
+class PrismModel(_EncodeMixin, PrototypeMixin, nn.Module):
+    """EPI model ``logit = (U_I - R_E) / T`` (see module docstring).
+
+    Parameters
+    ----------
+    cfg : ModelConfig
+        ``cfg.kind`` should be ``"prism"``.
+
+    Attributes
+    ----------
+    population_prototype : torch.Tensor, shape (2, env_dim)
+        Buffer (saved in the state dict): [negative mean, positive mean] of e(x) over the
+        training cells; the prototype used when none is given (zero-shot path).
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.d_model
+        self.encoder = SequenceEncoder(cfg)
+        self.interaction = PairInteraction(cfg, use_rope=cfg.use_rope)
+        zd = self.interaction.z_dim
+        self.ui_hidden = nn.Sequential(nn.Linear(zd, d), nn.GELU(), nn.Dropout(cfg.dropout))
+        self.ui_out = nn.Linear(d, 1)
+        self.env_head = nn.Sequential(nn.Linear(zd, d), nn.GELU(), nn.Linear(d, cfg.env_dim))
+        init_prototype_params(self, cfg, cfg.env_dim)
+
+    @property
+    def env_dim(self) -> int:
+        """Width of e(x) and of prototypes."""
+        return self.cfg.env_dim
+
+    # -------------------------------------------------------------- pair features
+    def pair_features(
+        self, enh_tok: torch.Tensor, pro_tok: torch.Tensor, log_dist: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Features of pairs from cached anchor tokens.
+
+        Parameters
+        ----------
+        enh_tok : torch.Tensor, shape (B, Te, d)
+        pro_tok : torch.Tensor, shape (B, Tp, d)
+        log_dist : torch.Tensor, shape (B,)
+            :func:`epcli.arrays.log_distance` of the pair distances.
+
+        Returns
+        -------
+        dict
+            ``u_i`` (B,), intrinsic potential (independent of any prototype);
+            ``env`` (B, env_dim), environment features e(x);
+            ``ui_feat`` (B, d_model), the hidden features behind U_I.
+        """
+        z = self.interaction(enh_tok, pro_tok, _as_log_dist(log_dist, enh_tok))
+        h = self.ui_hidden(z)
+        u_i = self.ui_out(h).squeeze(-1)
+        env = self.env_head(z.detach() if self.cfg.env_detach else z)
+        return {"u_i": u_i, "env": env, "ui_feat": h}
+
+    # -------------------------------------------------------------- R_E
     def r_e(self, env: torch.Tensor, proto: torch.Tensor) -> torch.Tensor:
         """Environment resistance, bounded by ``re_bound``.
 
@@ -314,11 +356,6 @@ class PrismModel(_EncodeMixin, nn.Module):
         x = torch.nan_to_num(x, nan=0.0)
         return self.cfg.re_bound * torch.tanh(x)
 
-    def temperature(self) -> torch.Tensor:
-        """Temperature T in ``[t_min, t_max]`` (scalar tensor)."""
-        c = self.cfg
-        return c.t_min + (c.t_max - c.t_min) * torch.sigmoid(self.temp_raw)
-
     # -------------------------------------------------------------- forward
     def forward(
         self,
@@ -347,13 +384,3 @@ class PrismModel(_EncodeMixin, nn.Module):
         """
         out = self.pair_features(self.encode_enhancers(enh), self.encode_promoters(pro), log_dist)
         return self.score(out, proto)
-
-    def score(
-        self, feats: dict[str, torch.Tensor], proto: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor]:
-        """Complete :meth:`pair_features` output with ``r_e`` and ``logit`` for a prototype."""
-        if proto is None:
-            proto = self.population_prototype
-        r_e = self.r_e(feats["env"], proto)
-        logit = (feats["u_i"] - r_e) / self.temperature()
-        return {**feats, "r_e": r_e, "logit": logit}
