@@ -19,8 +19,8 @@ P(y=1 | x, c) = sigmoid((U_I(x) - R_E(x; c)) / T), with
   distance), so the sequence terms cannot silently become distance. An L1 penalty
   (:meth:`MotifPrismModel.regularization`) keeps a handful of motifs carrying a prediction.
 * **R_E**: environment features e(x) = g * z_E, with learned non-negative per-motif gates g
-  (L1-penalised), so that a cell prototype (class means of e over a support set) is a
-  direction over TFs; ``R_E = re_bound * tanh(s * (|e - mu_pos|^2 - |e - mu_neg|^2) / 2)``.
+  (at most 32, chosen by the warm start), so that a cell prototype (class means of e over a
+  support set) is a direction over TFs; ``R_E = re_bound * tanh(s * (|e - mu_pos|^2 - |e - mu_neg|^2) / 2)``.
 * **T**: a temperature bounded in ``[t_min, t_max]``.
 
 Every score decomposes into named parts (:meth:`MotifPrismModel.contributions`).
@@ -547,13 +547,15 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
         return self.u.T @ self.v
 
     def _sparse_params(self) -> list[torch.Tensor]:
-        ps = [self.w_e, self.w_p, self.gate]
+        # not the R_E gates: the warm start already keeps at most GATE_MOTIFS of them, and
+        # an L1 step sized for U_I's weights zeroes them all while R_E's scale is small
+        ps = [self.w_e, self.w_p]
         if self.cfg.use_interaction:
             ps += [self.u, self.v]
         return ps
 
     def regularization(self) -> torch.Tensor:
-        """The L1 penalty ``sparsity * (|w_E| + |w_P| + |g| + |U| + |V|)`` (scalar tensor).
+        """The L1 penalty ``sparsity * (|w_E| + |w_P| + |U| + |V|)`` (scalar tensor).
 
         Training applies it through :meth:`proximal_step` (exact zeros) and logs its value.
         """
