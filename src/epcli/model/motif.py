@@ -20,7 +20,8 @@ P(y=1 | x, c) = sigmoid((U_I(x) - R_E(x; c)) / T), with
   (:meth:`MotifPrismModel.regularization`) keeps a handful of motifs carrying a prediction.
 * **R_E**: environment features e(x) = g * z_E, with learned non-negative per-motif gates g
   (at most 32, chosen by the warm start), so that a cell prototype (class means of e over a
-  support set) is a direction over TFs; ``R_E = re_bound * tanh(s * (|e - mu_pos|^2 - |e - mu_neg|^2) / 2)``.
+  support set) is a direction over TFs;
+  ``R_E = re_bound * tanh(s * (|e - mu_pos|^2 - |e - mu_neg|^2) / 2)``.
 * **T**: a temperature bounded in ``[t_min, t_max]``.
 
 Every score decomposes into named parts (:meth:`MotifPrismModel.contributions`).
