@@ -355,15 +355,26 @@ class MotifScanner(nn.Module):
                 stats = self.pwm_stats(x.index_select(0, idx), subset)
             self.scans += len(part)
             for (key, _), st in zip(part, stats, strict=True):
-                found[key] = st.detach().to("cpu").contiguous()
-                self._store(key, found[key])
+                found[key] = st.detach().to("cpu")
+                # a subset scan is stored as its rows only (the others are 0): a trained
+                # model uses tens of the hundreds of motifs, so the memo stays small
+                kept = found[key] if subset is None else found[key][subset.cpu()]
+                self._store(key, kept.contiguous())
         pwm = torch.stack(
             [
-                found[k] if k in found else found[full + d]
+                self._full(found[k] if k in found else found[full + d], subset)
                 for k, d in zip(keys, digests, strict=True)
             ]
         ).to(x.device)
         return torch.cat([pwm, free], dim=1)
+
+    def _full(self, value: torch.Tensor, subset: torch.Tensor | None) -> torch.Tensor:
+        """A memoised scan (M, B, S) or its subset rows (|subset|, B, S) -> (M, B, S)."""
+        if value.shape[0] == self.n_motifs or subset is None:
+            return value
+        out = value.new_zeros(self.n_motifs, *value.shape[1:])
+        out[subset.cpu()] = value
+        return out
 
     def _store(self, key: bytes, value: torch.Tensor) -> None:
         v = value
