@@ -132,6 +132,24 @@ def test_scan_is_strand_symmetric_and_memoised():
     assert RES >= 1
 
 
+def test_subset_scan_is_memoised_as_its_rows_only():
+    ms = load_motifs(TINY_MOTIFS)
+    sc = _scanner(ms)
+    rng = np.random.default_rng(2)
+    codes = torch.as_tensor(rng.integers(0, 4, size=(3, 600))).long()
+    full = sc(codes)
+    sc.clear_cache()
+    subset = torch.tensor([0, 2])
+    part = sc(codes, subset=subset)
+    # the subset's rows equal the full scan's, the other motifs are 0
+    assert torch.equal(part[:, subset], full[:, subset])
+    others = [i for i in range(len(ms)) if i not in (0, 2)]
+    assert float(part[:, others].abs().sum()) == 0.0
+    # the memo holds 2 motif rows per window, not all of them, and serves them again
+    assert sc.memo_bytes == 3 * full[0, :2].numel() * 4
+    assert torch.equal(sc(codes, subset=subset), part) and sc.scans == 6
+
+
 def test_motif_files_jaspar_and_meme(tmp_path):
     ms = load_motifs(TINY_MOTIFS)
     assert ms.names == ["CREB1", "NFYA", "GABPA", "SP1", "FOS::JUN", "CTCF"]

@@ -239,6 +239,11 @@ class MotifScanner(nn.Module):
         """M + F, motifs and free filters."""
         return self.n_motifs + int(self.free.shape[0])
 
+    @property
+    def memo_bytes(self) -> int:
+        """Bytes held by the memo of scans."""
+        return self._memo_bytes
+
     def _memo_on(self) -> bool:
         return self.cache_bytes > 0 and not (self.weight.requires_grad and self.training)
 
