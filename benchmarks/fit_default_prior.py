@@ -3,9 +3,9 @@
 The prior is :class:`epcli.model.baselines.DistanceBaseline` (logistic regression on
 ``log10(1 + distance / 1000)``); it uses no sequence, so the genome build does not matter.
 
-Protocol (TransEPI strict, see :mod:`epcli.convert`):
+Protocol (TransEPI strict, see :mod:`epcli_bench.convert`):
 
-1. For each fold f of :data:`epcli.convert.FOLDS`: fit on the training cells (GM12878 +
+1. For each fold f of :data:`epcli_bench.convert.FOLDS`: fit on the training cells (GM12878 +
    HeLa) on chromosomes outside f; score the other cells (HMEC, IMR90, K562, NHEK) on f's
    chromosomes. Every test-cell pair lies on exactly one fold's chromosomes, so pooling the
    five folds scores each held-out pair exactly once, by a model that never saw its
@@ -16,7 +16,7 @@ Protocol (TransEPI strict, see :mod:`epcli.convert`):
    two parameters); the card records the held-out figures of step 1 as its validation.
    The TargetFinder pairs (a different labelling of Hi-C contacts) give an external check.
 
-Writes ``src/epcli/data/default_model/`` (``--out``) with :func:`epcli.modeldir.save_model_dir`
+Writes ``src/epcli/data/default_model/`` (``--out``) with :func:`epcli.io.modeldir.save_model_dir`
 and, with ``--table``, the per-fold/per-cell figures as TSV.
 
 Example::
@@ -34,19 +34,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from epcli.arrays import PairData
-from epcli.bedpe import pair_distance
-from epcli.convert import (
+from epcli.core.arrays import PairData
+from epcli.evaluate.metrics import collapse_check, evaluate_table
+from epcli.inference.predictor import Predictor, sigmoid
+from epcli.io.bedpe import pair_distance
+from epcli.io.modeldir import bundled_default_dir, load_model_dir, save_model_dir
+from epcli.model.baselines import DistanceBaseline
+from epcli_bench.convert import (
     FOLDS,
     STRICT_TRAIN_CELLS,
     canonical_cell,
     read_source,
     strict_split,
 )
-from epcli.metrics import collapse_check, evaluate_table
-from epcli.model.baselines import DistanceBaseline
-from epcli.modeldir import bundled_default_dir, load_model_dir, save_model_dir
-from epcli.predictor import Predictor, sigmoid
 
 REPO = Path(__file__).resolve().parents[1]
 PAIRS = REPO / "example_data" / "pairs"

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from bench_pairs import GENOME
 
 
@@ -68,10 +69,10 @@ def run_one(spec: dict) -> dict:
         import torch
 
         torch.set_num_threads(spec["threads"])
-        from epcli.cache import WindowCache
-        from epcli.inputs import PairsInput
-        from epcli.predictor import Predictor
-        from epcli.scoring import score_to_bedpe
+        from epcli.inference.cache import WindowCache
+        from epcli.inference.predictor import Predictor
+        from epcli.io.source import PairsInput
+        from epcli.predict import score_to_bedpe
 
         pred = Predictor.load(spec["model"], device="cpu")
         if pred.is_torch:
@@ -146,7 +147,7 @@ def main() -> None:
             model = work / "prism_model"
             make_prism_dir(model)
         else:
-            from epcli.modeldir import bundled_default_dir
+            from epcli.io.modeldir import bundled_default_dir
 
             model = bundled_default_dir()
         for n_enh in args.enhancers:

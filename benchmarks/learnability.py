@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
-from epcli import schema, synth
-from epcli.genome import Genome
+from epcli.core import schema
+from epcli.io.genome import Genome
+from epcli_bench import synth
 
 REPO = Path(__file__).resolve().parents[1]
 GENOME = REPO / "example_data" / "genome" / "hg38_chr20_0-3000000.fa"
@@ -72,11 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
-    from epcli.dataset import load_pairdata
+    from epcli.inference.predictor import Predictor
+    from epcli.io.hdf5 import load_pairdata
     from epcli.model.config import ModelConfig
-    from epcli.predictor import Predictor
     from epcli.prepare import prepare_hdf5
-    from epcli.training import TrainConfig, train
+    from epcli.train.training import TrainConfig, train
 
     args.out.mkdir(parents=True, exist_ok=True)
     df = make_pairs(args.consensus, args.n, args.seed)

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from epcli import schema, synth
-from epcli.errors import EpcliError
+from epcli.core import schema
+from epcli.core.errors import EpcliError
+from epcli_bench import synth
 
 DEFAULT_GENOME = Path(__file__).resolve().parents[1] / "example_data/genome/hg38_chr20_0-3000000.fa"
 SUMMARY_COLUMNS = (

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from bench_pairs import GENOME, write_random_pairs, write_reuse_pairs
 
 WINDOWS = {"enhancer": 3000, "promoter": 2000}
@@ -53,10 +54,11 @@ def make_prism_dir(path: Path, seed: int = 0, active: int = ACTIVE_MOTIFS) -> st
 
     import torch
 
-    from epcli.model.config import ModelConfig, build_model
-    from epcli.modeldir import save_model_dir
+    from epcli.io.modeldir import save_model_dir
+    from epcli.model.config import ModelConfig
+    from epcli.model.registry import build_model
     from epcli.motifs import load_motifs
-    from epcli.training import TrainConfig
+    from epcli.train.training import TrainConfig
 
     ms = load_motifs()
     cfg = dataclasses.replace(
@@ -96,10 +98,10 @@ def _naive_score(pred, source, out, chunk_size: int, batch_size: int) -> int:
     """Score without the anchor cache: both windows of every pair go through the encoder."""
     import torch
 
-    from epcli import schema
-    from epcli.arrays import log_distance
-    from epcli.bedpe import write_bedpe_rows
-    from epcli.predictor import sigmoid
+    from epcli.core import schema
+    from epcli.core.arrays import log_distance
+    from epcli.inference.predictor import sigmoid
+    from epcli.io.bedpe import write_bedpe_rows
 
     model = pred.model
     n_done = 0
@@ -137,14 +139,14 @@ def run_one(spec: dict) -> dict:
 
         torch.set_num_threads(spec["threads"])
         threads = torch.get_num_threads()
-    from epcli.inputs import PairsInput
-    from epcli.predictor import Predictor
-    from epcli.scoring import score_to_bedpe
+    from epcli.inference.predictor import Predictor
+    from epcli.io.source import PairsInput
+    from epcli.predict import score_to_bedpe
 
     t0 = time.perf_counter()
     pred = Predictor.load(spec["model"], device="cpu")
     if spec.get("cache_mb"):
-        from epcli.cache import WindowCache
+        from epcli.inference.cache import WindowCache
 
         pred.window_cache = WindowCache(spec["cache_mb"] * 1024**2)
     src = PairsInput(
@@ -232,7 +234,7 @@ def main() -> None:
         )
     work = Path(args.out or tempfile.mkdtemp(prefix="epcli-predict-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    from epcli.modeldir import bundled_default_dir
+    from epcli.io.modeldir import bundled_default_dir
 
     prism_dir = work / "prism_model"
     make_prism_dir(prism_dir)

@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from epcli.convert import (
+from epcli.core.errors import EpcliError
+from epcli_bench.convert import (
     FOLDS,
     STRICT_TRAIN_CELLS,
     cell_only_split,
@@ -45,7 +46,6 @@ from epcli.convert import (
     strict_split,
     write_bedpe,
 )
-from epcli.errors import EpcliError
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE_DIRS = {"bengi": "transepi_bengi", "targetfinder": "targetfinder"}

@@ -1,6 +1,6 @@
 """Semi-synthetic ground-truth benchmark: every model, zero-shot and few-shot, on unseen cells.
 
-On a semi-synthetic set (:mod:`epcli.synth`: real hg38 sequence, labels from a hidden motif
+On a semi-synthetic set (:mod:`epcli_bench.synth`: real hg38 sequence, labels from a hidden motif
 rule, true probability of every pair known), this script
 
 1. generates the set (or reads one written by ``benchmarks/make_synth.py`` with ``--data``);
@@ -8,11 +8,11 @@ rule, true probability of every pair known), this script
    cell, support pairs come from its ``train`` region and evaluation is on its ``test``
    region (anchors that no training pair touches);
 3. prepares HDF5 (:func:`epcli.prepare.prepare_hdf5`) and trains ``prism``, ``crossattn``,
-   ``kmer`` and ``distance`` (:func:`epcli.training.train`) under the same wall-clock budget
+   ``kmer`` and ``distance`` (:func:`epcli.train.training.train`) under the same wall-clock budget
    per torch model, the same seed and threads, validation held out by cell (one training
    cell) and genome block as ``epcli train`` does;
 4. scores each unseen cell's test region zero-shot (k = 0: population prototype / plain model)
-   and adapted with k labeled support pairs (:meth:`epcli.predictor.Predictor.build_prototype`,
+   and adapted with k labeled support pairs (``Predictor.build_prototype``,
    several seeds of the support draw), next to the oracle AUPR (``true_prob``), the zero-shot
    oracle (the rule with the training cells' mean TF activity), the distance-only AUPR and the
    prevalence, all on the same rows;
@@ -46,9 +46,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
-from epcli import schema, synth
-from epcli.arrays import PairData
-from epcli.errors import EpcliError
+from epcli.core import schema
+from epcli.core.arrays import PairData
+from epcli.core.errors import EpcliError
+from epcli_bench import synth
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_GENOME = REPO / "example_data" / "genome" / "hg38_chr20_0-3000000.fa"
@@ -180,7 +181,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--motif-set",
         default="default",
-        help="rule of a generated set: 'default' or 'jaspar:SEED' (see epcli.synth)",
+        help="rule of a generated set: 'default' or 'jaspar:SEED' (see epcli_bench.synth)",
     )
     p.add_argument(
         "--val-cell",
@@ -252,7 +253,7 @@ def load_data(args: argparse.Namespace) -> tuple[pd.DataFrame, np.ndarray | None
     Returns
     -------
     df : pandas.DataFrame
-        :data:`epcli.synth.SYNTH_COLUMNS`, every cell.
+        :data:`epcli_bench.synth.SYNTH_COLUMNS`, every cell.
     zeroshot_logit : np.ndarray of shape (len(df),) or None
         The rule's score with the training cells' mean activity (None when ``--data`` cannot
         be regenerated from its ``rule.json`` and the genome).
@@ -310,7 +311,7 @@ def prepare_sets(
         ``unseen[cell]["support" | "test"] = (PairData, frame)``; the frame's rows are the
         PairData's pairs in order (checked on label and distance).
     """
-    from epcli.dataset import load_pairdata
+    from epcli.io.hdf5 import load_pairdata
     from epcli.prepare import prepare_hdf5
 
     work = args.out / "prepared"
@@ -357,8 +358,8 @@ def prepare_sets(
 def train_models(train: PairData, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Train every model of ``args.models``; returns per model its directory and timings."""
     from epcli.model.config import ModelConfig
-    from epcli.training import TrainConfig
-    from epcli.training import train as run_training
+    from epcli.train.training import TrainConfig
+    from epcli.train.training import train as run_training
 
     val_cell = args.val_cell or args.train_cells[-1]
     info: dict[str, dict[str, Any]] = {}
@@ -420,7 +421,7 @@ def _scores(pred: Any, test: PairData, feats: dict | None, proto: Any) -> np.nda
     For torch models ``feats`` (from ``pred.features(test)``) is reused, and the logits are
     ``score_features`` of them, which is what :meth:`Predictor.score` computes.
     """
-    from epcli.predictor import score_features
+    from epcli.inference.predictor import score_features
 
     if feats is None:
         return pred.score(test, prototype=proto)["logit"]
@@ -442,13 +443,13 @@ def evaluate_models(
         One row per model, cell, k and support seed (k = 0: zero-shot, seed -1): ``aupr``
         and the references on the same rows (prevalence, oracle, zero-shot oracle, distance).
     intervals : pandas.DataFrame
-        :func:`epcli.metrics.evaluate_table` rows of the zero-shot scores (AUPR with a
+        :func:`epcli.evaluate.metrics.evaluate_table` rows of the zero-shot scores (AUPR with a
         bootstrap interval, AUROC, best-F1 threshold), per model and cell.
     """
     import torch
 
-    from epcli.metrics import evaluate_table
-    from epcli.predictor import Predictor
+    from epcli.evaluate.metrics import evaluate_table
+    from epcli.inference.predictor import Predictor
 
     torch.set_num_threads(args.threads)
     rows: list[dict[str, Any]] = []
@@ -541,8 +542,8 @@ def recovery(
     """
     import torch
 
+    from epcli.inference.predictor import Predictor
     from epcli.model.motif import feature_names
-    from epcli.predictor import Predictor
 
     pred = Predictor.load(model_dir, device="cpu")
     model = pred.model

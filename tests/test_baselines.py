@@ -12,8 +12,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import epcli.model.baselines as bl
-from epcli.arrays import PairData
-from epcli.errors import EpcliError
+from epcli.core.arrays import PairData
+from epcli.core.errors import EpcliError
 from epcli.model.baselines import (
     DistanceBaseline,
     KmerBaseline,

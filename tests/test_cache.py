@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import EXAMPLE, HG38_PIECE
+from helpers import EXAMPLE, HG38_PIECE
 from test_predictor import CountingEncoder, make_pairs, write_torch_model
 
 
 def test_lru_by_bytes():
-    from epcli.cache import WindowCache
+    from epcli.inference.cache import WindowCache
 
     c = WindowCache(max_bytes=3 * 400)  # three float32 (100,) arrays
     for k in "abc":
@@ -33,7 +33,7 @@ def test_lru_by_bytes():
 
 
 def test_encode_computes_only_missing_windows():
-    from epcli.cache import WindowCache, window_keys
+    from epcli.inference.cache import WindowCache, window_keys
 
     seqs = np.random.default_rng(0).integers(0, 5, size=(6, 30), dtype=np.uint8)
     calls: list[list[int]] = []
@@ -64,8 +64,8 @@ def test_encode_computes_only_missing_windows():
 
 @pytest.mark.parametrize("chunk", [17, 50])
 def test_window_reused_across_chunks_encoded_once(tmp_path, chunk):
-    from epcli.cache import WindowCache
-    from epcli.predictor import Predictor
+    from epcli.inference.cache import WindowCache
+    from epcli.inference.predictor import Predictor
 
     torch.set_num_threads(1)
     write_torch_model(tmp_path / "m")
@@ -100,8 +100,8 @@ def test_window_reused_across_chunks_encoded_once(tmp_path, chunk):
 
 
 def test_tiny_budget_evicts_but_scores_do_not_change(tmp_path):
-    from epcli.cache import WindowCache
-    from epcli.predictor import Predictor
+    from epcli.inference.cache import WindowCache
+    from epcli.inference.predictor import Predictor
 
     write_torch_model(tmp_path / "m")
     data = make_pairs(n_enh=12, n_pro=8, n_pairs=120)

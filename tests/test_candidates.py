@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import HG38_PIECE, run_subprocess, write_text
+from helpers import HG38_PIECE, run_subprocess, write_text
 
 
 def _read(text: str) -> pd.DataFrame:
@@ -283,7 +283,7 @@ def test_chrom_sizes_errors(cli, tmp_path):
 
 
 def test_gzip_output_reads_back_as_bedpe(cli, tmp_path):
-    from epcli.bedpe import read_bedpe
+    from epcli.io.bedpe import read_bedpe
 
     e = write_text(tmp_path / "e.bed", "chrA\t1\t5\tE\n")
     p = write_text(tmp_path / "p.bed", "chrA\t10\t20\tP\n")

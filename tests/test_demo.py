@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import EXAMPLE
+from helpers import EXAMPLE
 
 #: How far above the distance baseline the demo model must rank held-out pairs. Measured
 #: margins are 0.19-0.23 (seeds 0-2); 0.1 leaves room for BLAS differences between machines.

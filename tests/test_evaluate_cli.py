@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from epcli import leakage, schema
+from epcli.core import schema
+from epcli.evaluate import leakage
 
 HEADER = "#chrom1\tstart1\tend1\tchrom2\tstart2\tend2\tname\tscore\tstrand1\tstrand2\tcell\tlabel\n"
 
@@ -196,7 +197,7 @@ def test_plot_has_a_prevalence_line_per_cell(scored):
     """Each cell's curve has a dotted horizontal line at its prevalence (random ranking)."""
     import matplotlib.pyplot as plt
 
-    from epcli.evaluation import load_scored, pr_figure, run_evaluation
+    from epcli.evaluate.evaluation import load_scored, pr_figure, run_evaluation
 
     pairs = load_scored(scored)
     result = run_evaluation(pairs, by="cell", bootstrap=0)
@@ -361,7 +362,7 @@ LEAK_FLAGS = [  # enh_seen, pro_seen
 
 
 def test_audit_flags_by_hand(tmp_path):
-    from epcli.bedpe import read_bedpe
+    from epcli.io.bedpe import read_bedpe
 
     ev = read_bedpe(write(tmp_path / "e.bedpe", bedpe_text(LEAK_EVAL)))
     tr = read_bedpe(write(tmp_path / "t.bedpe", bedpe_text(LEAK_TRAIN)))
@@ -382,7 +383,7 @@ def test_audit_flags_by_hand(tmp_path):
 
 
 def test_audit_warns_on_chromosome_naming(tmp_path):
-    from epcli.bedpe import read_bedpe
+    from epcli.io.bedpe import read_bedpe
 
     ev = read_bedpe(write(tmp_path / "e.bedpe", bedpe_text(LEAK_EVAL)))
     anchors = pd.DataFrame({"kind": ["enhancer"], "chrom": ["1"], "start": [100], "end": [200]})
@@ -448,7 +449,7 @@ def test_evaluate_with_train_hdf5(cli, tmp_path, tiny_genome):
 
 
 def test_train_hdf5_uses_read_anchor_table(cli, tmp_path, monkeypatch):
-    import epcli.dataset
+    import epcli.io.hdf5
 
     fake = tmp_path / "fake.h5"
     fake.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
@@ -458,7 +459,7 @@ def test_train_hdf5_uses_read_anchor_table(cli, tmp_path, monkeypatch):
     )  # fmt: skip
     seen = []
     monkeypatch.setattr(
-        epcli.dataset, "read_anchor_table", lambda p: seen.append(str(p)) or anchors
+        epcli.io.hdf5, "read_anchor_table", lambda p: seen.append(str(p)) or anchors
     )
     ev = write(tmp_path / "e.bedpe", bedpe_text(LEAK_EVAL))
     r = cli("evaluate", ev, "--train-data", fake, "--bootstrap", "0")

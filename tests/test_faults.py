@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import EXAMPLE, HG38_PIECE
+from helpers import EXAMPLE, HG38_PIECE
 
 SYNTH = EXAMPLE / "synth"
 WINDOWS = ["--enhancer-window", 200, "--promoter-window", 160]
@@ -470,8 +470,8 @@ def test_prototype_fields_are_checked(cli, work, field, value):
 
 def test_negative_temperature_cannot_reverse_the_ranking(world):
     """The case that silently turned AUROC 0.77 into 0.23: now refused at load."""
-    from epcli.errors import EpcliError
-    from epcli.predictor import Prototype
+    from epcli.core.errors import EpcliError
+    from epcli.inference.predictor import Prototype
 
     d = json.loads((world / "u1.proto").read_text())
     d["temperature"] = -d["temperature"]
@@ -758,7 +758,7 @@ def test_resume_without_a_checkpoint_or_with_nothing_left(cli, work):
 
 
 def test_incomplete_dir_without_any_finished_epoch(cli, work):
-    from epcli.modeldir import mark_incomplete
+    from epcli.io.modeldir import mark_incomplete
 
     (work / "m").mkdir()
     mark_incomplete(work / "m", epochs_done=0, epochs=4)

@@ -12,8 +12,8 @@ import os
 import numpy as np
 import pytest
 
-from epcli.errors import EpcliError
-from epcli.genome import Genome, decode, encode, window_bounds
+from epcli.core.errors import EpcliError
+from epcli.io.genome import Genome, decode, encode, window_bounds
 
 
 def test_encode_uppercases_and_maps_iupac_to_n():
@@ -93,7 +93,7 @@ def test_index_built_elsewhere_when_folder_is_read_only(tiny_genome, tmp_path, m
             return False
         return real_access(path, mode)
 
-    monkeypatch.setattr("epcli.genome.os.access", no_write)
+    monkeypatch.setattr("epcli.io.genome.os.access", no_write)
     g = Genome(tiny_genome)
     assert decode(g.window("chrA", 45, 55)[0]) == "CCCCCGGGGG"
     assert not (tiny_genome.parent / "tiny.fa.fai").exists()
@@ -105,7 +105,7 @@ def test_unreadable_genome_is_a_clear_error(tiny_genome, monkeypatch):
     def denied(path, mode="r", *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr("epcli.io.open", denied, raising=False)
+    monkeypatch.setattr("epcli.io.files.open", denied, raising=False)
     with pytest.raises(EpcliError) as err:
         Genome(tiny_genome)
     assert str(err.value) == f"{tiny_genome}: cannot read genome FASTA: Permission denied"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from conftest import write_text
+from helpers import write_text
 
 MOTIF_SET = {
     "source": "JASPAR",
@@ -24,7 +24,7 @@ TOP_MOTIFS = [
 
 def _model_dir(tmp_path, card_extra: dict | None = None):
     """A model directory: the bundled one's files, with a card like epcli train writes."""
-    from epcli.modeldir import bundled_default_dir
+    from epcli.io.modeldir import bundled_default_dir
 
     d = tmp_path / "model"
     shutil.copytree(bundled_default_dir(), d)
@@ -109,7 +109,7 @@ def test_info_json(cli, tmp_path):
 
 def test_info_without_optional_keys(cli, tmp_path):
     """The bundled distance prior has no motif set, no top motifs: shown as such, no failure."""
-    from epcli.modeldir import bundled_default_dir
+    from epcli.io.modeldir import bundled_default_dir
 
     r = cli("info", bundled_default_dir())
     assert r.code == 0, r.stderr

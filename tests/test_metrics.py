@@ -1,4 +1,4 @@
-"""epcli.metrics: the evaluation table against scikit-learn, hand-counted examples, bootstrap."""
+"""Metrics: the evaluation table against scikit-learn, hand-counted examples, bootstrap."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from epcli import schema
-from epcli.metrics import bootstrap_aupr, collapse_check, evaluate_table, format_table
+from epcli.core import schema
+from epcli.evaluate.metrics import bootstrap_aupr, collapse_check, evaluate_table, format_table
 
 
 def brute_force_thresholds(s: np.ndarray, y: np.ndarray, target: float) -> dict:

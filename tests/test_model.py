@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from epcli.errors import EpcliError
+from epcli.core.errors import EpcliError
 from epcli.model import (
     CrossAttnModel,
     LossWeights,
@@ -443,7 +443,7 @@ def test_tiny_model_learns_planted_motif(kind):
 
 
 def test_config_value_of_wrong_type_is_named():
-    from epcli.errors import EpcliError
+    from epcli.core.errors import EpcliError
 
     with pytest.raises(EpcliError, match=r"model config d_model='64' has the wrong type"):
         ModelConfig(d_model="64")

@@ -8,11 +8,11 @@ import warnings
 import numpy as np
 import pytest
 
-from conftest import TEST_DATA
-from epcli.arrays import PairData
+from epcli.core.arrays import PairData
 from epcli.model.baselines import baseline_from_json
 from epcli.model.motif_lr import MotifLRBaseline
 from epcli.motifs import load_motifs
+from helpers import TEST_DATA
 
 TINY = load_motifs(TEST_DATA / "tiny_motifs.jaspar")
 
@@ -55,7 +55,7 @@ def test_motif_lr_finds_the_planted_motif_and_round_trips():
     assert np.allclose(back.logit(test), logit)
     assert len(back.motifs) <= len(TINY)  # only the motifs the fit uses are kept
     d["coef"] = d["coef"][:-1]
-    from epcli.errors import EpcliError
+    from epcli.core.errors import EpcliError
 
     with pytest.raises(EpcliError, match="inconsistent"):
         baseline_from_json(d)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TEST_DATA, tiny_model_config
 from epcli.explain import top_contributions
-from epcli.model.config import build_model
 from epcli.model.motif import ablated, prototype_tfs, top_motifs
+from epcli.model.registry import build_model
 from epcli.motifs import load_motifs
+from helpers import TEST_DATA, tiny_model_config
 
 TINY = load_motifs(TEST_DATA / "tiny_motifs.jaspar")
 
@@ -184,7 +184,7 @@ def test_contributions_add_up_and_match_hand_computation():
     )
     assert torch.allclose(total, c["u_i"], atol=1e-5)
     assert torch.allclose((c["u_i"] - c["r_e"]) / m.temperature(), c["logit"], atol=1e-5)
-    from epcli.arrays import PairData
+    from epcli.core.arrays import PairData
 
     data = PairData(
         enh_seqs=enh, pro_seqs=pro, enh_idx=np.arange(8), pro_idx=np.arange(8),

@@ -9,12 +9,12 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from tests.conftest import TEST_DATA
 
-from epcli.errors import EpcliError, UsageError
+from epcli.core.errors import EpcliError, UsageError
 from epcli.model.encoder import one_hot
 from epcli.model.motif import LEVELS, RES, MotifScanner, _strand_max
 from epcli.motifs import DEFAULT_BACKGROUND, Motif, MotifSet, load_motifs
+from helpers import TEST_DATA
 
 TINY_MOTIFS = TEST_DATA / "tiny_motifs.jaspar"
 CODE = {b: i for i, b in enumerate("ACGTN")}

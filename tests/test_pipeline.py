@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score
 
-from conftest import EXAMPLE, HG38_PIECE, TEST_DATA
+from helpers import EXAMPLE, HG38_PIECE, TEST_DATA
 
 SYNTH = EXAMPLE / "synth"
 TINY_CONFIG = {
@@ -355,7 +355,7 @@ def test_train_errors(cli, trained, tmp_path, tiny_genome):
 
 
 def test_shard_auto_from_launchers(cli, trained, tmp_path, monkeypatch):
-    from epcli.inputs import parse_shard
+    from epcli.io.source import parse_shard
 
     assert parse_shard("auto", {"RANK": "2", "WORLD_SIZE": "4"}) == (3, 4)
     assert parse_shard(

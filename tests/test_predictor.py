@@ -1,4 +1,4 @@
-"""Tests of epcli.modeldir and epcli.predictor: model directory IO, scoring, prototypes."""
+"""Model directories and the Predictor: model directory IO, scoring, prototypes."""
 
 from __future__ import annotations
 
@@ -10,20 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_model_config
-from epcli.arrays import PairData, log_distance
-from epcli.errors import EpcliError, UsageError
-from epcli.model.baselines import DistanceBaseline
-from epcli.model.config import ModelConfig, build_model
-from epcli.modeldir import (
-    CONFIG,
-    WEIGHTS,
-    bundled_default_dir,
-    load_model_dir,
-    resolve_model,
-    save_model_dir,
-)
-from epcli.predictor import (
+from epcli.core.arrays import PairData, log_distance
+from epcli.core.errors import EpcliError, UsageError
+from epcli.inference.predictor import (
     Predictor,
     Prototype,
     best_f1_threshold,
@@ -33,6 +22,18 @@ from epcli.predictor import (
     resolve_device,
     threshold_at_recall,
 )
+from epcli.io.modeldir import (
+    CONFIG,
+    WEIGHTS,
+    bundled_default_dir,
+    load_model_dir,
+    resolve_model,
+    save_model_dir,
+)
+from epcli.model.baselines import DistanceBaseline
+from epcli.model.config import ModelConfig
+from epcli.model.registry import build_model
+from helpers import tiny_model_config
 
 LE, LP = 200, 150
 
@@ -247,7 +248,7 @@ def test_each_unique_anchor_encoded_once(tmp_path, cache_bytes):
     if cache_bytes is None:
         s = pred.score(sub, batch_size=7)
     else:
-        from epcli.predictor import pair_features_unique, score_features
+        from epcli.inference.predictor import pair_features_unique, score_features
 
         feats = pair_features_unique(pred.model, sub, batch_size=7, max_cache_bytes=cache_bytes)
         s = score_features(pred.model, feats, None)

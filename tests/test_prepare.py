@@ -9,9 +9,9 @@ import numpy as np
 import pybedtools
 import pytest
 
-from conftest import HG38_PIECE, run_subprocess
-from epcli.dataset import Dataset, load_pairdata, read_anchor_table
-from epcli.genome import decode, encode
+from epcli.io.genome import decode, encode
+from epcli.io.hdf5 import Dataset, load_pairdata, read_anchor_table
+from helpers import HG38_PIECE, run_subprocess
 
 HEADER = (
     "#chrom1\tstart1\tend1\tchrom2\tstart2\tend2\tname\tscore\tstrand1\tstrand2\tcell\tlabel\tsrc\n"
@@ -218,7 +218,7 @@ def test_unreadable_genome_cli_exit_1_and_no_output(cli, tmp_path, tiny_genome, 
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr("epcli.io.open", deny_genome, raising=False)
+    monkeypatch.setattr("epcli.io.files.open", deny_genome, raising=False)
     out = tmp_path / "out.h5"
     res = cli("prepare", pairs, "-g", tiny_genome, "-o", out)
     assert res.code == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from conftest import write_text
+from helpers import write_text
 
 
 class FakeClock:
@@ -18,7 +18,7 @@ class FakeClock:
 def test_plain_lines_every_interval_with_rate_and_eta():
     from rich.console import Console
 
-    from epcli.progress import progress
+    from epcli.cli.progress import progress
 
     buf = io.StringIO()
     clock = FakeClock()
@@ -49,7 +49,7 @@ def test_plain_lines_every_interval_with_rate_and_eta():
 def test_plain_unknown_total_and_short_runs_stay_quiet():
     from rich.console import Console
 
-    from epcli.progress import progress
+    from epcli.cli.progress import progress
 
     buf = io.StringIO()
     clock = FakeClock()
@@ -67,7 +67,7 @@ def test_plain_unknown_total_and_short_runs_stay_quiet():
 
 
 def test_mode_choice(monkeypatch):
-    from epcli.progress import _resolve_mode, format_duration
+    from epcli.cli.progress import _resolve_mode, format_duration
 
     monkeypatch.delenv("EPCLI_PROGRESS", raising=False)
     assert _resolve_mode(None, True) == "bar"
@@ -76,7 +76,7 @@ def test_mode_choice(monkeypatch):
     assert _resolve_mode(None, True) == "off"
     assert _resolve_mode("plain", True) == "plain"
     assert format_duration(3725.4) == "1h02m05s"
-    from epcli.progress import format_rate
+    from epcli.cli.progress import format_rate
 
     assert (format_rate(0.0621), format_rate(2889.4)) == ("0.062", "2,889")
 
@@ -84,7 +84,7 @@ def test_mode_choice(monkeypatch):
 def test_bar_mode_on_a_terminal_draws_rate():
     from rich.console import Console
 
-    from epcli.progress import progress
+    from epcli.cli.progress import progress
 
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=True, width=120)
@@ -114,8 +114,8 @@ def test_set_threads(monkeypatch):
     import pytest
     import torch
 
-    from epcli.errors import UsageError
-    from epcli.threads import set_threads
+    from epcli.core.errors import UsageError
+    from epcli.core.threads import set_threads
 
     before = torch.get_num_threads()
     try:

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from epcli import schema
+from epcli.core import schema
 
 BENGI = Path(__file__).resolve().parents[1] / "example_data" / "pairs" / "transepi_bengi"
 RAW_COLUMNS = [
@@ -143,7 +143,7 @@ def as_bedpe_frame(t: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_leakage_cell_only_split_vs_strict_fold():
-    from epcli import leakage
+    from epcli.evaluate import leakage
 
     train_parts = []
     for f in sorted(BENGI.glob("*.tsv.gz")):

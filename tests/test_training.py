@@ -1,4 +1,4 @@
-"""Tests of epcli.training: config, splits, episodes, input checks, the loop, DDP."""
+"""Tests of epcli.train.training: config, splits, episodes, input checks, the loop, DDP."""
 
 from __future__ import annotations
 
@@ -13,13 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_model_config
-from epcli.arrays import PairData
-from epcli.errors import EpcliError, UsageError
+from epcli.core.arrays import PairData
+from epcli.core.errors import EpcliError, UsageError
+from epcli.inference.predictor import Predictor
+from epcli.io.modeldir import load_model_dir, load_train_state
 from epcli.model.config import ModelConfig
-from epcli.modeldir import load_model_dir, load_train_state
-from epcli.predictor import Predictor
-from epcli.training import (
+from epcli.train.training import (
     VAL_CELLS,
     VAL_REGION,
     EpisodeSampler,
@@ -31,6 +30,7 @@ from epcli.training import (
     make_split,
     train,
 )
+from helpers import tiny_model_config
 
 #: GATAAGCT: the planted motif that makes an enhancer positive.
 MOTIF = np.array([2, 0, 3, 0, 0, 2, 1, 3], np.uint8)
@@ -413,7 +413,7 @@ import numpy as np
 import torch
 sys.path.insert(0, {tests!r})
 from test_training import make_data, tiny_model, tiny_train
-from epcli.training import train
+from epcli.train.training import train
 torch.set_num_threads(1)
 res = train(make_data(), tiny_train(epochs=2, steps_per_epoch=4), tiny_model(), {out!r})
 import os

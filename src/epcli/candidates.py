@@ -6,7 +6,7 @@ which a window is placed around the TSS (BENGI's promoter windows: 1,500 bp upst
 500 bp downstream, mirrored on the minus strand).
 
 A pair's distance is ``|promoter midpoint - enhancer midpoint|`` with midpoint
-``(start + end) // 2`` (:func:`epcli.bedpe.midpoint`), as everywhere in epcli. A pair is
+``(start + end) // 2`` (:func:`epcli.io.bedpe.midpoint`), as everywhere in epcli. A pair is
 written when ``min_distance <= distance <= max_distance``.
 
 Memory: the promoters are held in memory (genes and TSSs are few); the enhancers are read one
@@ -35,11 +35,11 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
-from epcli import schema
-from epcli.bedpe import format_header, midpoint, write_bedpe_rows
-from epcli.errors import EpcliError, UsageError
-from epcli.genome import missing_chrom_error
-from epcli.io import STDIO, display_name, open_text_input
+from epcli.core import schema
+from epcli.core.errors import EpcliError, UsageError
+from epcli.io.bedpe import format_header, midpoint, write_bedpe_rows
+from epcli.io.files import STDIO, display_name, open_text_input
+from epcli.io.genome import missing_chrom_error
 
 #: Default maximum distance (bp) between the enhancer and promoter midpoints.
 DEFAULT_MAX_DISTANCE = 1_000_000
@@ -488,7 +488,7 @@ class Candidates:
                 path=self.enh_reader.where,
             )
         if not set(stats.enhancer_chroms) & set(stats.promoter_chroms):
-            from epcli.genome import naming_style
+            from epcli.io.genome import naming_style
 
             raise EpcliError(
                 f"{self.enh_reader.where} and {self.pro_reader.where} share no chromosome "
@@ -530,7 +530,7 @@ class Candidates:
         Yields
         ------
         pandas.DataFrame
-            :data:`epcli.schema.CANDIDATES_COLUMNS`, sorted by enhancer (start, end, line)
+            :data:`epcli.core.schema.CANDIDATES_COLUMNS`, sorted by enhancer (start, end, line)
             then promoter (start, end, line).
         """
         pro = self.promoters.get(el.chrom)
@@ -595,7 +595,7 @@ class Candidates:
         progress: Callable[[int], None] | None = None,
         block_pairs: int = PAIR_BLOCK,
     ) -> int:
-        """Write every pair as BEDPE (:data:`epcli.schema.CANDIDATES_COLUMNS`).
+        """Write every pair as BEDPE (:data:`epcli.core.schema.CANDIDATES_COLUMNS`).
 
         Parameters
         ----------

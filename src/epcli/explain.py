@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from epcli import schema
-from epcli.arrays import PairData, log_distance
-from epcli.errors import UsageError
+from epcli.core import schema
+from epcli.core.arrays import PairData, log_distance
+from epcli.core.errors import UsageError
 
 #: Columns of the explain table, in order.
 EXPLAIN_COLUMNS: tuple[str, ...] = (

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from epcli.errors import EpcliError
+from epcli.core.errors import EpcliError
 
 #: How many motifs / TFs the text view lists.
 TOP_N = 10

@@ -2,7 +2,7 @@
 
 Each command lives in its own module (``epcli.cli.<command>``) and only parses options,
 validates them, calls the library and writes outputs. User errors
-(:class:`epcli.errors.EpcliError`) become one line on stderr and exit code 1 (bad data) or
+(:class:`epcli.core.errors.EpcliError`) become one line on stderr and exit code 1 (bad data) or
 2 (bad usage), never a traceback.
 """
 

@@ -11,7 +11,7 @@ import warnings
 import typer
 from rich.console import Console
 
-from epcli.errors import EXIT_DATA, EXIT_USAGE, EpcliError
+from epcli.core.errors import EXIT_DATA, EXIT_USAGE, EpcliError
 
 #: All human-facing output goes to stderr; stdout is for data.
 console = Console(stderr=True, highlight=False)
@@ -36,11 +36,11 @@ def fail(exc: EpcliError) -> None:
 def run_guarded(app: typer.Typer, argv: list[str]) -> None:
     """Run the Typer app, turning user errors into one-line messages and exit codes.
 
-    SIGINT and SIGTERM are handled alike (:func:`epcli.io.signals_raise`): the command
+    SIGINT and SIGTERM are handled alike (:func:`epcli.io.files.signals_raise`): the command
     unwinds, every atomic writer removes its temporary file, and the exit code is 128 + the
     signal number. A closed stdout (``| head``) stops the command quietly, as coreutils do.
     """
-    from epcli.io import Interrupted, PipeClosed, pending_signal, signals_raise
+    from epcli.io.files import Interrupted, PipeClosed, pending_signal, signals_raise
 
     try:
         with signals_raise(), warnings.catch_warnings():
@@ -80,10 +80,10 @@ def _interrupted(signum: int) -> None:
 
 
 def _route_warnings() -> None:
-    """epcli's own warnings (:class:`~epcli.errors.EpcliWarning`) become one ``warning:``
+    """epcli's own warnings (:class:`~epcli.core.errors.EpcliWarning`) become one ``warning:``
     line each on stderr; other libraries' warnings are silenced (stderr carries epcli's
     messages only) unless ``python -W`` / ``PYTHONWARNINGS`` asks for them."""
-    from epcli.errors import EpcliWarning
+    from epcli.core.errors import EpcliWarning
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, EpcliWarning):
@@ -129,11 +129,11 @@ __all__ = [
 
 @contextlib.contextmanager
 def progress_counter(label: str, unit: str = "pairs", total: int | None = None):
-    """Progress on stderr (:func:`epcli.progress.progress`); yields ``update(n_done)``.
+    """Progress on stderr (:func:`epcli.cli.progress.progress`); yields ``update(n_done)``.
 
     A bar with rate and ETA on a terminal; a plain line every few seconds otherwise.
     """
-    from epcli.progress import progress
+    from epcli.cli.progress import progress
 
     with progress(label, unit=unit, total=total, console=console) as update:
         yield update
@@ -143,7 +143,7 @@ def apply_threads(threads: int | None) -> None:
     """Set the CPU threads of torch and the BLAS/OpenMP pools (``--threads``), and log it."""
     if threads is None:
         return
-    from epcli.threads import set_threads
+    from epcli.core.threads import set_threads
 
     set_threads(threads)
     log(f"threads: {threads}")

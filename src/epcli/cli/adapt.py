@@ -64,11 +64,11 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Build the R_E prototype of a new cell line and calibrate its decision thresholds."""
-        from epcli import schema
-        from epcli.errors import EpcliError, UsageError
-        from epcli.inputs import PairsInput
-        from epcli.io import STDIO, check_output_path, open_text_output
-        from epcli.predictor import Predictor, extrapolation_warning, prototype_distances
+        from epcli.core import schema
+        from epcli.core.errors import EpcliError, UsageError
+        from epcli.inference.predictor import Predictor, extrapolation_warning, prototype_distances
+        from epcli.io.files import STDIO, check_output_path, open_text_output
+        from epcli.io.source import PairsInput
 
         if not 0.0 < target_recall <= 1.0:
             raise UsageError(f"--target-recall must be in (0, 1], got {target_recall}")

@@ -9,7 +9,7 @@ import typer
 
 from epcli.candidates import DEFAULT_DOWNSTREAM, DEFAULT_MAX_DISTANCE, DEFAULT_UPSTREAM
 from epcli.cli._common import log, progress_counter, warn
-from epcli.io import STDIO, check_output_path, open_text_output
+from epcli.io.files import STDIO, check_output_path, open_text_output
 
 
 def register(app: typer.Typer) -> None:
@@ -94,7 +94,7 @@ def register(app: typer.Typer) -> None:
         epcli predict - --genome hg38.fa --model model/ > scored.bedpe
         """
         from epcli.candidates import Candidates
-        from epcli.errors import UsageError
+        from epcli.core.errors import UsageError
 
         if genome is not None and chrom_sizes is not None:
             raise UsageError("give --genome or --chrom-sizes, not both")
@@ -106,12 +106,12 @@ def register(app: typer.Typer) -> None:
         check_output_path(output, force, inputs=[enhancers, promoters])
         lengths, genome_name = None, "the genome"
         if genome is not None:
-            from epcli.genome import Genome
+            from epcli.io.genome import Genome
 
             with Genome(genome) as g:
                 lengths, genome_name = dict(g.lengths), g.name
         elif chrom_sizes is not None:
-            from epcli.genome import read_chrom_sizes
+            from epcli.io.genome import read_chrom_sizes
 
             lengths, genome_name = read_chrom_sizes(chrom_sizes), chrom_sizes.name
         windows = (

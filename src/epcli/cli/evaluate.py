@@ -1,7 +1,7 @@
 """`epcli evaluate`: scored BEDPE -> per-cell evaluation table (AUPR, thresholds, baseline).
 
 A thin CLI: options are parsed and checked here; reading, the table, the leakage audit and the
-plot live in :mod:`epcli.evaluation`.
+plot live in :mod:`epcli.evaluate.evaluation`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pandas as pd
 import typer
 
 from epcli.cli._common import log, warn
-from epcli.errors import EpcliError, UsageError
-from epcli.evaluation import (
+from epcli.core.errors import EpcliError, UsageError
+from epcli.evaluate.evaluation import (
     PLOT_FORMATS,
     check_plot_backend,
     load_scored,
@@ -23,8 +23,8 @@ from epcli.evaluation import (
     plottable,
     run_evaluation,
 )
-from epcli.io import STDIO, check_distinct_outputs, check_output_path, open_text_output
-from epcli.metrics import format_table
+from epcli.evaluate.metrics import format_table
+from epcli.io.files import STDIO, check_distinct_outputs, check_output_path, open_text_output
 
 
 class By(str, Enum):

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from epcli.cli._common import log, progress_counter
-from epcli.inputs import PairsInput
-from epcli.io import STDIO, open_text_output
+from epcli.io.files import STDIO, open_text_output
+from epcli.io.source import PairsInput
 
 
 def register(app: typer.Typer) -> None:
@@ -61,10 +61,10 @@ def register(app: typer.Typer) -> None:
 
         Example: epcli explain loops.bedpe --genome hg38.fa --model model/ --top 5 > why.tsv
         """
-        from epcli.errors import UsageError
+        from epcli.core.errors import UsageError
         from epcli.explain import EXPLAIN_COLUMNS, check_explainable, explain_frame
-        from epcli.modeldir import resolve_model
-        from epcli.predictor import Predictor, load_prototype
+        from epcli.inference.predictor import Predictor, load_prototype
+        from epcli.io.modeldir import resolve_model
 
         if device not in ("auto", "cpu", "cuda"):
             raise UsageError(f"--device must be auto, cpu or cuda, got {device!r}")

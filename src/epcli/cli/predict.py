@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from epcli.cli._common import apply_threads, log, progress_counter, warn
-from epcli.inputs import PairsInput, parse_shard
-from epcli.io import STDIO, check_output_path, open_text_output
+from epcli.io.files import STDIO, check_output_path, open_text_output
+from epcli.io.source import PairsInput, parse_shard
 
 
 def register(app: typer.Typer) -> None:
@@ -97,19 +97,19 @@ def register(app: typer.Typer) -> None:
 
         Example: epcli predict loops.bedpe --genome hg38.fa > scored.bedpe
         """
-        from epcli.modeldir import resolve_model
-        from epcli.predictor import Predictor, load_prototype
-        from epcli.scoring import score_to_bedpe
+        from epcli.inference.predictor import Predictor, load_prototype
+        from epcli.io.modeldir import resolve_model
+        from epcli.predict import score_to_bedpe
 
         shard_ij = parse_shard(shard)
         if "{shard}" in output:
             if shard_ij is None:
-                from epcli.errors import UsageError
+                from epcli.core.errors import UsageError
 
                 raise UsageError("-o contains {shard} but no --shard was given")
             output = output.replace("{shard}", str(shard_ij[0]))
         if device not in ("auto", "cpu", "cuda"):
-            from epcli.errors import UsageError
+            from epcli.core.errors import UsageError
 
             raise UsageError(f"--device must be auto, cpu or cuda, got {device!r}")
         apply_threads(threads)
@@ -125,7 +125,7 @@ def register(app: typer.Typer) -> None:
         if pred.is_torch:
             log(f"device: {pred.device}")
         if pred.is_torch and cache_mb > 0:
-            from epcli.cache import WindowCache
+            from epcli.inference.cache import WindowCache
 
             pred.window_cache = WindowCache(cache_mb * 1024**2)
         proto = None

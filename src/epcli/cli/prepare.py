@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from epcli.cli._common import apply_threads, log, progress_counter, warn
-from epcli.genome import DEFAULT_ENHANCER_WINDOW, DEFAULT_PROMOTER_WINDOW
+from epcli.io.genome import DEFAULT_ENHANCER_WINDOW, DEFAULT_PROMOTER_WINDOW
 from epcli.prepare import prepare_hdf5
 
 
@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
 
         Each unique enhancer and promoter window is stored once; pairs index into them.
         """
-        from epcli.inputs import count_bedpe_rows
+        from epcli.io.source import count_bedpe_rows
 
         apply_threads(threads)
         total = None if pairs == "-" else count_bedpe_rows(pairs)

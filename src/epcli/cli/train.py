@@ -78,13 +78,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train on labeled pairs with episodic prototypes; validate on held-out cells AND
         held-out chromosomes (or genome blocks); keep the best checkpoint."""
-        from epcli.checkpoint import saved_configs
-        from epcli.configfile import resolve_configs
-        from epcli.dataset import load_pairdata
-        from epcli.errors import UsageError
-        from epcli.io import check_distinct_inputs, check_output_path
-        from epcli.modeldir import check_replaceable, read_marker
-        from epcli.training import train as run_training
+        from epcli.core.errors import UsageError
+        from epcli.io.files import check_distinct_inputs, check_output_path
+        from epcli.io.hdf5 import load_pairdata
+        from epcli.io.modeldir import check_replaceable, read_marker
+        from epcli.train.checkpoint import saved_configs
+        from epcli.train.configfile import resolve_configs
+        from epcli.train.training import train as run_training
 
         overrides = {
             "model": model,

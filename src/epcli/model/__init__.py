@@ -16,9 +16,8 @@ _EXPORTS = {
     "baseline_from_json": "baselines",
     "canonical_kmers": "baselines",
     "kmer_counts": "baselines",
-    "MODEL_KINDS": "config",
     "ModelConfig": "config",
-    "build_model": "config",
+    "build_model": "registry",
     "CrossAttnModel": "crossattn",
     "SequenceEncoder": "encoder",
     "reverse_complement": "encoder",
@@ -36,7 +35,6 @@ __all__ = [
     "DistanceBaseline",
     "KmerBaseline",
     "LossWeights",
-    "MODEL_KINDS",
     "ModelConfig",
     "PrismModel",
     "SequenceEncoder",
@@ -60,7 +58,7 @@ if TYPE_CHECKING:  # pragma: no cover
         canonical_kmers,
         kmer_counts,
     )
-    from epcli.model.config import MODEL_KINDS, ModelConfig, build_model
+    from epcli.model.config import ModelConfig
     from epcli.model.crossattn import CrossAttnModel
     from epcli.model.encoder import SequenceEncoder, reverse_complement
     from epcli.model.losses import (
@@ -72,6 +70,7 @@ if TYPE_CHECKING:  # pragma: no cover
         ranking_loss,
     )
     from epcli.model.prism import PrismModel
+    from epcli.model.registry import build_model
 
 
 def __getattr__(name: str) -> Any:

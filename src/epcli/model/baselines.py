@@ -1,6 +1,6 @@
 """scikit-learn baselines: distance-only and k-mer logistic regressions.
 
-Both take a :class:`~epcli.arrays.PairData`, are seeded, and serialise their parameters to
+Both take a :class:`~epcli.core.arrays.PairData`, are seeded, and serialise their parameters to
 plain JSON (no pickle). Logits are computed from the stored parameters with numpy, so a
 model read back with :meth:`from_json` scores exactly as the fitted one.
 """
@@ -14,8 +14,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from epcli.arrays import BASES, PairData, log_distance
-from epcli.errors import EpcliError
+from epcli.core.arrays import BASES, PairData, log_distance
+from epcli.core.errors import EpcliError
 
 _COMP = np.array([3, 2, 1, 0], dtype=np.int64)
 

@@ -7,17 +7,15 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from epcli.configfile import check_type
-from epcli.errors import EpcliError
+from epcli.core.checks import check_type
+from epcli.core.errors import EpcliError
+from epcli.core.schema import MOTIF_KINDS, PROTOTYPE_KINDS, TORCH_KINDS
 
 #: Torch model kinds :func:`build_model` knows: ``prism`` is the motif-grounded model (the
 #: default), ``prism-scratch`` the same U_I - R_E design over a from-scratch convolution and
 #: cross-attention encoder (for whole genomes on a GPU), ``crossattn`` a plain baseline.
-MODEL_KINDS = ("prism", "prism-scratch", "crossattn")
 #: Kinds with an environment resistance R_E and cell prototypes.
-PROTOTYPE_KINDS = ("prism", "prism-scratch")
 #: Kinds built on a motif set (their config records it).
-MOTIF_KINDS = ("prism",)
 
 
 @dataclass
@@ -158,8 +156,8 @@ class ModelConfig:
                 hint=allowed,
             )
 
-        if self.kind not in MODEL_KINDS:
-            raise bad("kind", "one of " + ", ".join(MODEL_KINDS))
+        if self.kind not in TORCH_KINDS:
+            raise bad("kind", "one of " + ", ".join(TORCH_KINDS))
         if self.d_model < 4:
             raise bad("d_model", "an integer >= 4")
         for name in ("stem_kernel",):
@@ -267,34 +265,3 @@ class ModelConfig:
 
 def _public_fields() -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(ModelConfig) if not f.name.startswith("_")]
-
-
-def build_model(cfg: ModelConfig, seed: int | None = None):
-    """Build the torch model a config describes.
-
-    Parameters
-    ----------
-    cfg : ModelConfig
-        ``cfg.kind`` picks :class:`~epcli.model.motif.MotifPrismModel` (``prism``; its PWM
-        layer is zero until :meth:`~epcli.model.motif.MotifPrismModel.set_motifs` or a state
-        dict fills it), :class:`~epcli.model.prism.PrismModel` (``prism-scratch``) or
-        :class:`~epcli.model.crossattn.CrossAttnModel`.
-    seed : int, optional
-        Seed of the weight initialisation; the global torch RNG is left untouched when given.
-
-    Returns
-    -------
-    torch.nn.Module
-    """
-    import torch
-
-    from epcli.model.crossattn import CrossAttnModel
-    from epcli.model.motif import MotifPrismModel
-    from epcli.model.prism import PrismModel
-
-    cls = {"prism": MotifPrismModel, "prism-scratch": PrismModel}.get(cfg.kind, CrossAttnModel)
-    if seed is None:
-        return cls(cfg)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        return cls(cfg)

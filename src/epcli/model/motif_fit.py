@@ -287,7 +287,7 @@ def _init_re_scale(model, se, sp, labels, cells, pairs, fit_rows, held) -> float
     """
     import math
 
-    from epcli.sampling import stratified_pick
+    from epcli.core.sampling import stratified_pick
 
     rng = np.random.default_rng(0)
     env_w = model.act_e(se) * model.gates()

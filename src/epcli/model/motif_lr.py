@@ -20,8 +20,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
 from sklearn.preprocessing import StandardScaler
 
-from epcli.arrays import PairData, log_distance
-from epcli.errors import EpcliError
+from epcli.core.arrays import PairData, log_distance
+from epcli.core.errors import EpcliError
 from epcli.motifs.pwm import Motif, MotifSet
 
 #: Inverse L1 strengths tried (on the held-out block of the training pairs).

@@ -311,7 +311,7 @@ class PrismModel(_EncodeMixin, PrototypeMixin, nn.Module):
         enh_tok : torch.Tensor, shape (B, Te, d)
         pro_tok : torch.Tensor, shape (B, Tp, d)
         log_dist : torch.Tensor, shape (B,)
-            :func:`epcli.arrays.log_distance` of the pair distances.
+            :func:`epcli.core.arrays.log_distance` of the pair distances.
 
         Returns
         -------

@@ -5,12 +5,7 @@ This package knows nothing of models or devices; :mod:`epcli.model.motif` turns 
 :class:`MotifSet` into the first layer of the motif-grounded encoder.
 """
 
-from epcli.motifs.pwm import (
-    DEFAULT_BACKGROUND,
-    DEFAULT_MOTIFS,
-    Motif,
-    MotifSet,
-    load_motifs,
-)
+from epcli.motifs.load import load_motifs
+from epcli.motifs.pwm import DEFAULT_BACKGROUND, DEFAULT_MOTIFS, Motif, MotifSet
 
 __all__ = ["DEFAULT_BACKGROUND", "DEFAULT_MOTIFS", "Motif", "MotifSet", "load_motifs"]

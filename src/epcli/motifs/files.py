@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from epcli.errors import EpcliError
+from epcli.core.errors import EpcliError
 from epcli.motifs.pwm import Motif, MotifSet, check_motif_set
 
 _NUM = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from epcli.errors import EpcliError, UsageError
+from epcli.core.errors import EpcliError, UsageError
 from epcli.motifs.pwm import Motif, MotifSet, check_motif_set
 
 

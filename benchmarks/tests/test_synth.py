@@ -1,4 +1,4 @@
-"""Tests of the semi-synthetic benchmark generator (epcli.synth, benchmarks/make_synth.py)."""
+"""Tests of the semi-synthetic benchmark generator (epcli_bench.synth, benchmarks/make_synth.py)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ import pandas as pd
 import pyfaidx
 import pytest
 
-from conftest import HG38_PIECE
-from epcli import schema, synth
-from epcli.bedpe import read_bedpe
-from epcli.errors import UsageError
+from epcli.core import schema
+from epcli.core.errors import UsageError
+from epcli.io.bedpe import read_bedpe
+from epcli_bench import synth
+from helpers import HG38_PIECE
 
-REPO = Path(__file__).parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FASTA = REPO / "example_data" / "genome" / "hg38_chr20_0-3000000.fa"
 EXAMPLE = REPO / "example_data" / "synth"
 
@@ -432,7 +433,7 @@ def test_iupac_consensus_by_hand():
 
 
 def test_jaspar_rule_draws_other_real_tfs(tmp_path):
-    from epcli.genome import Genome
+    from epcli.io.genome import Genome
 
     with Genome(HG38_PIECE) as g:
         codes, _ = g.window("chr20", 1_000_000, 1_600_000)

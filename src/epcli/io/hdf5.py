@@ -30,9 +30,10 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from epcli import __version__, schema
-from epcli.arrays import PairData
-from epcli.errors import EpcliError
+from epcli import __version__
+from epcli.core import schema
+from epcli.core.arrays import PairData
+from epcli.core.errors import EpcliError
 
 _STR = h5py.string_dtype(encoding="utf-8")
 _SEQ_CHUNK_ROWS = 64
@@ -178,7 +179,7 @@ class DatasetWriter:
         _append(g["end"], np.asarray(end, dtype=np.int64))
 
     def add_pairs(self, df: pd.DataFrame, enh_rows: np.ndarray, pro_rows: np.ndarray) -> None:
-        """Append pairs of a validated BEDPE chunk (see :func:`epcli.bedpe.iter_bedpe_chunks`)."""
+        """Append pairs of a validated BEDPE chunk (:func:`~epcli.io.bedpe.iter_bedpe_chunks`)."""
         g = self.h5[schema.H5_PAIRS]
         cells = df[schema.COL_CELL].tolist()
         cell_idx = np.empty(len(cells), dtype=np.int16)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from epcli.errors import UsageError
+from epcli.core.errors import UsageError
 
 #: Environment variables read by OpenMP / BLAS libraries (set for child processes too).
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")

@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from epcli import schema
-from epcli.bedpe import read_bedpe
-from epcli.convert import (
+from epcli.core import schema
+from epcli.core.errors import EpcliError, UsageError
+from epcli.io.bedpe import read_bedpe
+from epcli_bench.convert import (
     BENGI_COLUMNS,
     FOLDS,
     TARGETFINDER_COLUMNS,
@@ -32,14 +33,13 @@ from epcli.convert import (
     strict_split,
     write_bedpe,
 )
-from epcli.errors import EpcliError, UsageError
 
-PAIRS = Path(__file__).resolve().parents[1] / "example_data" / "pairs"
+PAIRS = Path(__file__).resolve().parents[2] / "example_data" / "pairs"
 BENGI_FILES = sorted((PAIRS / "transepi_bengi").glob("*.tsv.gz"))
 TF_FILES = sorted((PAIRS / "targetfinder").glob("*.ep_pairs.tsv.gz"))
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "src" / "epcli" / "data" / "default_model"
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "src" / "epcli" / "data" / "default_model"
 
-#: TransEPI strict folds, as published (typed in independently of epcli.convert.FOLDS).
+#: TransEPI strict folds, as published (typed in independently of epcli_bench.convert.FOLDS).
 TRANSEPI = {
     0: "chr1 chr10 chr15 chr21",
     1: "chr19 chr3 chr4 chr7 chrX",
@@ -344,7 +344,7 @@ def test_malformed_targetfinder(tmp_path):
 
 
 def test_bundled_default_model(bengi):
-    from epcli.modeldir import load_model_dir
+    from epcli.io.modeldir import load_model_dir
 
     m = load_model_dir(DEFAULT_MODEL)  # verifies the fingerprint
     assert m.kind == "distance"

@@ -1,14 +1,12 @@
-"""Shared test helpers: paths to test data and an in-process CLI runner."""
+"""Test helpers shared by the suites: paths to test data, a subprocess CLI runner, a tiny
+model configuration (the fixtures live in the repository's conftest.py)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO / "tests" / "data"
@@ -25,24 +23,6 @@ class CliResult:
     stderr: str
 
 
-@pytest.fixture
-def cli(capsys):
-    """Run ``epcli ARGS`` in-process; returns a :class:`CliResult`."""
-    from epcli.cli import main
-
-    def run(*args: object) -> CliResult:
-        capsys.readouterr()
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
-        return CliResult(code, out, err)
-
-    return run
-
-
 def run_subprocess(*args: object, stdin: bytes | None = None, cwd: Path | None = None) -> CliResult:
     """Run ``python -m epcli ARGS`` in a child process (for stdin/stdout pipelines)."""
     proc = subprocess.run(
@@ -53,15 +33,6 @@ def run_subprocess(*args: object, stdin: bytes | None = None, cwd: Path | None =
         timeout=600,
     )
     return CliResult(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
-
-
-@pytest.fixture
-def tiny_genome(tmp_path: Path) -> Path:
-    """A copy of the tiny two-contig genome (chrA 100 bp, chrB 60 bp) in a fresh folder."""
-    dst = tmp_path / "genome" / "tiny.fa"
-    dst.parent.mkdir()
-    shutil.copy(TEST_DATA / "tiny.fa", dst)
-    return dst
 
 
 def tiny_model_config(kind: str = "prism-scratch"):

@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 
 import epcli
-from epcli.errors import EpcliError, UsageError
-from epcli.io import StopRequest, deferred_signals, write_bytes_atomic
-from epcli.modeldir import (
+from epcli.core.errors import EpcliError, UsageError
+from epcli.io.files import StopRequest, deferred_signals, write_bytes_atomic
+from epcli.io.modeldir import (
     CONFIG,
     HISTORY,
     KNOWN_FILES,
@@ -232,7 +232,7 @@ class Checkpointer:
                     hint="resume with the same data files: " + self.resume_command(),
                 )
         else:  # a train_state.pt written before checkpoints carried their configs
-            from epcli.modeldir import load_model_dir
+            from epcli.io.modeldir import load_model_dir
 
             loaded = load_model_dir(self.out)
             if loaded.kind != self.kind or loaded.model_config != self.model_config:

@@ -8,10 +8,10 @@ from typing import IO
 
 import numpy as np
 
-from epcli import schema
-from epcli.bedpe import write_bedpe_rows
-from epcli.inputs import PairsInput
-from epcli.predictor import Predictor, Prototype
+from epcli.core import schema
+from epcli.inference.predictor import Predictor, Prototype
+from epcli.io.bedpe import write_bedpe_rows
+from epcli.io.source import PairsInput
 
 
 @dataclass

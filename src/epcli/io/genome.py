@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pyfaidx
 
-from epcli.arrays import CODE_N
-from epcli.errors import EpcliError
-from epcli.io import read_head
+from epcli.core.arrays import CODE_N
+from epcli.core.errors import EpcliError
+from epcli.io.files import read_head
 
 #: Byte -> base code (A,C,G,T = 0..3, everything else N = 4); lowercase maps like uppercase.
 CODE_LUT = np.full(256, CODE_N, dtype=np.uint8)
@@ -145,7 +145,7 @@ def read_chrom_sizes(path: str | os.PathLike) -> dict[str, int]:
     EpcliError
         Missing file, a line without an integer length, a name given twice, or no contigs.
     """
-    from epcli.io import display_name, open_text_input
+    from epcli.io.files import display_name, open_text_input
 
     where = display_name(path)
     read_head(path, 1, "chromosome sizes file", hint="check the --chrom-sizes path")

@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from epcli import schema
-from epcli.arrays import PairData
-from epcli.bedpe import BedpeLayout, check_cell_name, iter_bedpe_chunks
-from epcli.dataset import Dataset
-from epcli.errors import EpcliError, UsageError
-from epcli.genome import Genome
-from epcli.io import STDIO, display_name, open_text_input
-from epcli.prepare import pairdata_from_frame
+from epcli.core import schema
+from epcli.core.arrays import PairData
+from epcli.core.errors import EpcliError, UsageError
+from epcli.io.bedpe import BedpeLayout, check_cell_name, iter_bedpe_chunks
+from epcli.io.files import STDIO, display_name, open_text_input
+from epcli.io.genome import Genome
+from epcli.io.hdf5 import Dataset
+from epcli.io.windows import pairdata_from_frame
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from epcli import schema
-from epcli.metrics import evaluate_table
+from epcli.core import schema
+from epcli.evaluate.metrics import evaluate_table
 
 #: Values of the ``kind`` column of an anchor table.
 KIND_ENH = "enhancer"
@@ -120,7 +120,7 @@ def audit(eval_df: pd.DataFrame, train_anchors: pd.DataFrame) -> pd.DataFrame:
     train_anchors : pandas.DataFrame
         Training anchor intervals: columns ``kind`` (``"enhancer"``/``"promoter"``),
         ``chrom``, ``start``, ``end`` (e.g. :func:`anchors_from_bedpe`, or
-        ``epcli.dataset.read_anchor_table``).
+        ``epcli.io.hdf5.read_anchor_table``).
 
     Returns
     -------
@@ -214,16 +214,17 @@ def leak_free_table(
     Parameters
     ----------
     scores, labels, distance, cells
-        As for :func:`epcli.metrics.evaluate_table`, shape (n,) each.
+        As for :func:`epcli.evaluate.metrics.evaluate_table`, shape (n,) each.
     flags : pandas.DataFrame, n rows
         Output of :func:`audit`.
     **kw
-        ``bootstrap``, ``target_recall``, ``seed`` for :func:`~epcli.metrics.evaluate_table`.
+        ``bootstrap``, ``target_recall``, ``seed`` for
+        :func:`~epcli.evaluate.metrics.evaluate_table`.
 
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`epcli.schema.EVAL_COLUMNS`; rows named ``<cell>|leak-free`` and
+        Columns :data:`epcli.core.schema.EVAL_COLUMNS`; rows named ``<cell>|leak-free`` and
         ``ALL|leak-free``. ``attrs["warnings"]`` as for ``evaluate_table``, renamed alike.
     """
     free = ~(flags["enh_seen"].to_numpy(bool) | flags["pro_seen"].to_numpy(bool))

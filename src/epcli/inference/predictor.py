@@ -1,7 +1,7 @@
 """Scoring with a trained model directory, and cell prototypes (``epcli adapt``).
 
 :class:`Predictor` loads any model directory (prism, crossattn, kmer, distance) and scores a
-:class:`~epcli.arrays.PairData`. For torch models every unique anchor window the pairs refer
+:class:`~epcli.core.arrays.PairData`. For torch models every unique anchor window the pairs refer
 to is encoded once, in batches; the pair-level part (cross-attention, heads) then runs on
 batches of pairs that gather the cached tokens. A :class:`Prototype` (the JSON file of
 ``epcli adapt``) holds a cell line's prototype, bound to the model by its fingerprint, and
@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 
 import epcli
-from epcli.arrays import PairData, log_distance
-from epcli.errors import EpcliError, UsageError
-from epcli.modeldir import SKLEARN_KINDS, LoadedModel, load_model_dir
-from epcli.sampling import stratified_pick
+from epcli.core.arrays import PairData, log_distance
+from epcli.core.errors import EpcliError, UsageError
+from epcli.core.sampling import stratified_pick
+from epcli.core.schema import SKLEARN_KINDS
+from epcli.io.modeldir import LoadedModel, load_model_dir
 
 PROTOTYPE_FORMAT = "epcli-prototype"
 PROTOTYPE_VERSION = 1
@@ -149,10 +150,10 @@ def _encode_unique(encode, seqs: np.ndarray, idx: np.ndarray, batch_size: int, d
 
 
 def _encode_cached(cache, tag: str, encode, seqs: np.ndarray, idx: np.ndarray, batch_size, device):
-    """:func:`_encode_unique` through a cross-chunk :class:`~epcli.cache.WindowCache`."""
+    """:func:`_encode_unique` through a cross-chunk :class:`~epcli.inference.cache.WindowCache`."""
     if cache is None:
         return _encode_unique(encode, seqs, idx, batch_size, device)
-    from epcli.cache import window_keys
+    from epcli.inference.cache import window_keys
 
     return cache.encode(
         window_keys(seqs[idx], tag),
@@ -192,7 +193,7 @@ def pair_features_unique(
         Bound of the token cache (see :data:`DEFAULT_CACHE_BYTES`).
     row_offset : int
         Global index of the first pair in the whole input (see :func:`aligned_batches`).
-    cache : epcli.cache.WindowCache, optional
+    cache : epcli.inference.cache.WindowCache, optional
         Cross-chunk cache of anchor tokens (keyed by the window's bases): windows already in
         it are not encoded again.
 
@@ -493,7 +494,7 @@ class Prototype:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the prototype file atomically."""
-        from epcli.io import atomic_path
+        from epcli.io.files import atomic_path
 
         with atomic_path(path) as tmp:
             Path(tmp).write_text(self.to_json(), encoding="utf-8")
@@ -577,7 +578,7 @@ class Predictor:
         self.cell_prototypes: dict[str, np.ndarray] = {
             c: np.asarray(v, dtype=np.float32) for c, v in loaded.cell_prototypes.items()
         }
-        #: Cross-chunk anchor cache (:class:`epcli.cache.WindowCache`); None: per chunk only.
+        #: Cross-chunk anchor cache (:class:`~epcli.inference.cache.WindowCache`); None: per chunk.
         self.window_cache = None
 
     # -------------------------------------------------------------- loading
@@ -608,7 +609,8 @@ class Predictor:
             return cls(loaded, baseline_from_json(loaded.params), None)
         import torch
 
-        from epcli.model.config import ModelConfig, build_model
+        from epcli.model.config import ModelConfig
+        from epcli.model.registry import build_model
 
         dev = device if isinstance(device, torch.device) else resolve_device(device)
         mcfg = ModelConfig.from_dict(loaded.model_config)

@@ -48,10 +48,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
-from epcli import schema
-from epcli.errors import EpcliError, UsageError
-from epcli.genome import DEFAULT_ENHANCER_WINDOW, DEFAULT_PROMOTER_WINDOW, Genome, window_bounds
-from epcli.io import open_text_output
+from epcli.core import schema
+from epcli.core.errors import EpcliError, UsageError
+from epcli.io.files import open_text_output
+from epcli.io.genome import DEFAULT_ENHANCER_WINDOW, DEFAULT_PROMOTER_WINDOW, Genome, window_bounds
 
 #: Extra column: genome region of the pair, ``"train"`` or ``"test"``.
 COL_SPLIT = "split"

@@ -1,7 +1,7 @@
 """BENGI and TargetFinder pair tables -> epcli BEDPE, with TransEPI's strict folds.
 
 Two public tables of labeled enhancer-promoter pairs (hg19) are read into frames with the
-epcli BEDPE columns (:data:`epcli.schema.BEDPE_STANDARD`: anchor 1 = enhancer, anchor 2 =
+epcli BEDPE columns (:data:`epcli.core.schema.BEDPE_STANDARD`: anchor 1 = enhancer, anchor 2 =
 promoter) plus the extra columns
 
 ``cell``
@@ -22,7 +22,7 @@ promoter) plus the extra columns
     BENGI only: the table's own distance column (float; BENGI measures from the enhancer
     midpoint to the TSS, not to the promoter window's midpoint as epcli does).
 
-Both inputs are validated line by line; a bad line raises :class:`epcli.errors.EpcliError`
+Both inputs are validated line by line; a bad line raises :class:`epcli.core.errors.EpcliError`
 with the file and the 1-based line number.
 """
 
@@ -37,10 +37,10 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
-from epcli import schema
-from epcli.bedpe import write_bedpe_rows
-from epcli.errors import EpcliError, UsageError
-from epcli.io import display_name, open_text_input, open_text_output
+from epcli.core import schema
+from epcli.core.errors import EpcliError, UsageError
+from epcli.io.bedpe import write_bedpe_rows
+from epcli.io.files import display_name, open_text_input, open_text_output
 
 #: TransEPI strict folds: the chromosomes each fold holds out.
 FOLDS: dict[str, tuple[str, ...]] = {

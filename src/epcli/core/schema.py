@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 # ---------------------------------------------------------------------------- BEDPE
 #: The six coordinate columns of BEDPE (bedtools order, 0-based half-open).
 BEDPE_COORDS: tuple[str, ...] = ("chrom1", "start1", "end1", "chrom2", "start2", "end2")
@@ -74,3 +76,31 @@ H5_PAIR_NUMERIC: dict[str, str] = {
 }
 #: Per-pair string datasets in the ``pairs`` group (original coordinates and names).
 H5_PAIR_TEXT: tuple[str, ...] = ("chrom1", "chrom2", "name", "score", "strand1", "strand2")
+
+
+# ---------------------------------------------------------------- model kinds (the one table)
+@dataclass(frozen=True)
+class ModelKind:
+    """What a model kind is: a torch model or a scikit-learn baseline, and what it uses."""
+
+    torch: bool
+    prototypes: bool
+    motifs: bool
+    sequence: bool
+    description: str
+
+
+#: Every model kind epcli trains and loads, in the order the CLI lists them.
+MODEL_KINDS: dict[str, ModelKind] = {
+    "prism": ModelKind(True, True, True, True, "motif-grounded U_I - R_E over T (default)"),
+    "prism-scratch": ModelKind(True, True, False, True, "the same over a from-scratch encoder"),
+    "crossattn": ModelKind(True, False, False, True, "plain cross-attention baseline"),
+    "motif-lr": ModelKind(False, False, True, True, "sparse JASPAR logistic regression"),
+    "kmer": ModelKind(False, False, False, True, "k-mer count logistic regression"),
+    "distance": ModelKind(False, False, False, False, "distance-only logistic regression"),
+}
+ALL_KINDS = tuple(MODEL_KINDS)
+TORCH_KINDS = tuple(k for k, v in MODEL_KINDS.items() if v.torch)
+SKLEARN_KINDS = tuple(k for k, v in MODEL_KINDS.items() if not v.torch)
+PROTOTYPE_KINDS = tuple(k for k, v in MODEL_KINDS.items() if v.prototypes)
+MOTIF_KINDS = tuple(k for k, v in MODEL_KINDS.items() if v.motifs and v.torch)

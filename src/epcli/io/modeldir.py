@@ -12,7 +12,7 @@ Layout (see ``docs/architecture.md``)::
     model_card.json       components, measured contributions, validation, collapse check,
                           ``fingerprint``
     cell_prototypes.json  per-training-cell prototypes (prism only), for extrapolation checks
-    train_state.pt        the training checkpoint (:mod:`epcli.checkpoint`), for ``--resume``
+    train_state.pt        the training checkpoint (:mod:`epcli.train.checkpoint`), for ``--resume``
     epcli_model.json      the marker: {"format": "epcli-model-dir", "status": "complete" |
                           "incomplete", ...}; written when the directory is created
     INCOMPLETE            a note for people, present while the status is "incomplete"
@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any
 
 import epcli
-from epcli.errors import EpcliError, UsageError
+from epcli.core.errors import EpcliError, UsageError
+from epcli.core.schema import ALL_KINDS, TORCH_KINDS
 
 CONFIG = "config.json"
 WEIGHTS = "weights.pt"
@@ -67,11 +68,8 @@ KNOWN_FILES = (
 MARKER_FORMAT = "epcli-model-dir"
 
 #: Model kinds backed by torch weights.
-TORCH_KINDS = ("prism", "prism-scratch", "crossattn")
 #: Model kinds backed by scikit-learn parameters in JSON.
-SKLEARN_KINDS = ("motif-lr", "kmer", "distance")
 #: Every model kind a model directory may hold.
-MODEL_KINDS = TORCH_KINDS + SKLEARN_KINDS
 
 #: ``config.json`` format marker and version.
 CONFIG_FORMAT = "epcli-model"
@@ -90,7 +88,7 @@ class LoadedModel:
     path : Path
         The directory.
     kind : str
-        One of :data:`MODEL_KINDS`.
+        One of :data:`ALL_KINDS`.
     config : dict
         The whole ``config.json``.
     model_config : dict or None
@@ -228,7 +226,7 @@ def save_model_dir(
     out_dir : path
         Target directory; its parent must exist.
     kind : str
-        One of :data:`MODEL_KINDS`.
+        One of :data:`ALL_KINDS`.
     model_config : dict or None
         ``ModelConfig.to_dict()`` (torch models).
     train_config : dict
@@ -260,7 +258,7 @@ def save_model_dir(
         The model fingerprint.
     """
     out = Path(out_dir)
-    if kind not in MODEL_KINDS:
+    if kind not in ALL_KINDS:
         raise ValueError(f"unknown model kind {kind!r}")
     if out.exists() and not force:
         raise UsageError(
@@ -340,7 +338,7 @@ def config_json_bytes(
 def _write_in_place(out: Path, files: dict[str, bytes]) -> None:
     """Finish (or replace) an existing model directory: marked incomplete, each file replaced
     atomically, stale model files removed, then marked complete."""
-    from epcli.io import write_bytes_atomic
+    from epcli.io.files import write_bytes_atomic
 
     if (read_marker(out) or {}).get("status") != "incomplete":
         mark_incomplete(out)
@@ -380,7 +378,7 @@ def read_marker(path: str | os.PathLike) -> dict[str, Any] | None:
 def mark_incomplete(path: str | os.PathLike, note: str | None = None, **info: Any) -> None:
     """Mark a model directory as not (yet) a finished model: the marker's status and a short
     ``INCOMPLETE`` note for whoever lists the folder."""
-    from epcli.io import write_bytes_atomic
+    from epcli.io.files import write_bytes_atomic
 
     p = Path(path)
     write_bytes_atomic(p / MARKER, _marker_bytes("incomplete", **info))
@@ -542,11 +540,11 @@ def load_model_dir(
             hint="upgrade epcli",
         )
     kind = config.get("model_kind")
-    if kind not in MODEL_KINDS:
+    if kind not in ALL_KINDS:
         raise EpcliError(
             f"unknown model kind {kind!r} in {CONFIG}",
             path=p / CONFIG,
-            hint="known kinds: " + ", ".join(MODEL_KINDS),
+            hint="known kinds: " + ", ".join(ALL_KINDS),
         )
     windows = config.get("windows") or {}
     try:

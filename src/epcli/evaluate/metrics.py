@@ -1,6 +1,6 @@
 """Per-cell evaluation of scored pairs: AUPR with a bootstrap interval, AUROC, thresholds.
 
-The table has exactly the columns :data:`epcli.schema.EVAL_COLUMNS`, one row per cell line
+The table has exactly the columns :data:`epcli.core.schema.EVAL_COLUMNS`, one row per cell line
 (sorted by name) and an ``ALL`` row last. Everything here is numpy, pandas and
 scikit-learn; nothing knows about files or the terminal. Problems that do not stop the
 evaluation (a cell with one class, unlabeled rows, collapsed scores) are returned as
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
-from epcli import schema
+from epcli.core import schema
 
 #: Scores whose standard deviation is below this are called collapsed.
 COLLAPSE_STD = 1e-3
@@ -178,7 +178,7 @@ def evaluate_rows(
     Returns
     -------
     row : dict
-        One value per column of :data:`epcli.schema.EVAL_COLUMNS` (NaN for NA).
+        One value per column of :data:`epcli.core.schema.EVAL_COLUMNS` (NaN for NA).
     warnings : list of str
     """
     s = np.asarray(scores, dtype=np.float64)
@@ -264,7 +264,7 @@ def evaluate_table(
     Returns
     -------
     pandas.DataFrame
-        Columns exactly :data:`epcli.schema.EVAL_COLUMNS`; ``n`` and ``n_pos`` are integers,
+        Columns exactly :data:`epcli.core.schema.EVAL_COLUMNS`; ``n`` and ``n_pos`` are integers,
         the rest floats with NaN for NA. ``attrs["warnings"]`` is a list of str.
 
     Raises
@@ -349,7 +349,7 @@ def format_table(table: pd.DataFrame, decimals: int = 4) -> str:
     Parameters
     ----------
     table : pandas.DataFrame
-        Columns :data:`epcli.schema.EVAL_COLUMNS`.
+        Columns :data:`epcli.core.schema.EVAL_COLUMNS`.
     decimals : int
 
     Returns

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
-from epcli.errors import EXIT_DATA, EpcliError
+from epcli.core.errors import EXIT_DATA, EpcliError
+from epcli.core.schema import TORCH_KINDS
 
 
 def load_config_file(path: Path) -> dict[str, Any]:
@@ -92,8 +92,8 @@ def resolve_configs(
     EpcliError
         Unknown keys (named, with the valid ones) or bad values.
     """
-    from epcli.model.config import MODEL_KINDS, ModelConfig
-    from epcli.training import TrainConfig
+    from epcli.model.config import ModelConfig
+    from epcli.train.training import TrainConfig
 
     cfg = load_config_file(config) if config is not None else {}
     base = base or {}
@@ -103,7 +103,7 @@ def resolve_configs(
     def build(train: dict[str, Any]) -> tuple[Any, Any]:
         tcfg = TrainConfig.from_dict(train)
         mdict = dict(mbase)
-        mdict["kind"] = tcfg.model if tcfg.model in MODEL_KINDS else "prism"
+        mdict["kind"] = tcfg.model if tcfg.model in TORCH_KINDS else "prism"
         return tcfg, ModelConfig.from_dict(mdict)
 
     if config is not None:
@@ -116,41 +116,3 @@ def resolve_configs(
             raise
     tdict.update({k: v for k, v in overrides.items() if v is not None})
     return build(tdict)
-
-
-def check_type(what: str, name: str, value: Any, annotation: Any, error: type = EpcliError) -> None:
-    """Check a config field's value against its dataclass annotation.
-
-    Parameters
-    ----------
-    what : str
-        How messages name the config (``"model config"``, ``"training option"``).
-    name, value, annotation
-        The field, its value and its annotation (``int``, ``float | None``,
-        ``tuple[int, ...]`` of ints, ``list[str] | None`` of strings, ...).
-    error : type
-        Exception class raised (an :class:`EpcliError` subclass).
-    """
-    ann = str(annotation)
-    if value is None:
-        ok = "None" in ann
-    elif ann.startswith("bool"):
-        ok = isinstance(value, bool)
-    elif ann.startswith("int"):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif ann.startswith("float"):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    elif ann.startswith("str"):
-        ok = isinstance(value, str)
-    elif ann.startswith("tuple"):
-        ok = isinstance(value, (tuple, list)) and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
-        )
-    elif ann.startswith("list"):
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-    else:  # pragma: no cover - every field type is covered above
-        ok = True
-    if not ok:
-        raise error(f"{what} {name}={value!r} has the wrong type", hint=f"expected {ann}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise error(f"{what} {name}={value!r} is not a finite number", hint=f"expected {ann}")

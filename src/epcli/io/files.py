@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from epcli.errors import EpcliError, UsageError
+from epcli.core.errors import EpcliError, UsageError
 
 STDIO = "-"
 

@@ -6,9 +6,9 @@ Anchor 1 is the enhancer, anchor 2 the promoter. Extra columns are named by an o
 header line starting with ``#`` whose first field is ``chrom1``; the known extras are
 ``cell`` (cell line) and ``label`` (0/1; ``.``/``NA`` mean unknown). Without a header a file
 has 6 or 10 columns. Blank lines, ``track``/``browser`` lines and other ``#`` lines are
-skipped; CRLF line ends and gzip are handled by :func:`epcli.io.open_text_input`.
+skipped; CRLF line ends and gzip are handled by :func:`epcli.io.files.open_text_input`.
 
-Every problem is reported with the file and line (:class:`epcli.errors.EpcliError`).
+Every problem is reported with the file and line (:class:`epcli.core.errors.EpcliError`).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
-from epcli import schema
-from epcli.errors import EpcliError, EpcliWarning, UsageError
-from epcli.io import display_name, open_text_input
+from epcli.core import schema
+from epcli.core.errors import EpcliError, EpcliWarning, UsageError
+from epcli.io.files import display_name, open_text_input
 
 #: Values of the ``label`` column read as "unknown" (-1).
 UNKNOWN_LABELS = frozenset({".", "NA", "na", "NaN", "nan", "", "-1"})

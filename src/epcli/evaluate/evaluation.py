@@ -5,8 +5,8 @@ The library behind ``epcli evaluate``; it knows nothing of the terminal. The flo
 1. :func:`load_scored` reads a scored BEDPE (``score`` column, labels from a ``label``
    column or joined from a labeled ``truth`` BEDPE) into :class:`ScoredPairs`;
 2. :meth:`ScoredPairs.select_cells` keeps the pairs of some cell lines;
-3. :func:`run_evaluation` builds the table (:func:`epcli.metrics.evaluate_table`), and with
-   training data the leakage audit (:mod:`epcli.leakage`) and its ``<cell>|leak-free`` rows;
+3. :func:`run_evaluation` builds the table (:func:`epcli.evaluate.metrics.evaluate_table`), and with
+   training data the leakage audit (:mod:`.leakage`) and its ``<cell>|leak-free`` rows;
 4. :func:`plot_pr_curves` draws precision-recall curves per cell.
 
 Warnings are returned as data (``warnings`` lists), never printed.
@@ -24,11 +24,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from epcli import schema
-from epcli.bedpe import LINE_COL, pair_distance, read_bedpe
-from epcli.errors import EpcliError, UsageError
-from epcli.io import atomic_path, display_name
-from epcli.metrics import evaluate_table, pr_curve
+from epcli.core import schema
+from epcli.core.errors import EpcliError, UsageError
+from epcli.evaluate.metrics import evaluate_table, pr_curve
+from epcli.io.bedpe import LINE_COL, pair_distance, read_bedpe
+from epcli.io.files import atomic_path, display_name
 
 #: Suffixes :func:`plot_pr_curves` can write.
 PLOT_FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
@@ -45,7 +45,7 @@ class ScoredPairs:
     Attributes
     ----------
     frame : pandas.DataFrame, n rows
-        The BEDPE rows (columns as read by :func:`epcli.bedpe.read_bedpe`, with ``label`` and
+        The BEDPE rows (columns as read by :func:`epcli.io.bedpe.read_bedpe`, with ``label`` and
         ``cell`` replaced by the truth's when a truth file was joined).
     scores : np.ndarray, shape (n,), float64
         Finite scores (BEDPE column 8).
@@ -144,14 +144,14 @@ class EvaluationResult:
     Attributes
     ----------
     table : pandas.DataFrame
-        Columns :data:`epcli.schema.EVAL_COLUMNS`: one row per cell (sorted), ``ALL``, then
+        Columns :data:`epcli.core.schema.EVAL_COLUMNS`: one row per cell (sorted), ``ALL``, then
         with training data the ``<cell>|leak-free`` rows and ``ALL|leak-free``.
     groups : np.ndarray, shape (n,), object, or None
         The group of each pair the table used (None: ``ALL`` only).
     warnings : list of str
         Warnings of the table, then of the leakage audit and the leak-free rows.
     leakage : pandas.DataFrame or None
-        :func:`epcli.leakage.summarize` of the labeled pairs against the training data
+        :func:`epcli.evaluate.leakage.summarize` of the labeled pairs against the training data
         (columns ``cell``, ``n``, ``enh_seen``, ``pro_seen``, ``both``, ``leak_free``);
         None without training data.
     """
@@ -407,13 +407,13 @@ def read_training_anchors(path: str | os.PathLike) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`epcli.leakage.ANCHOR_COLUMNS` (kind, chrom, start, end).
+        Columns :data:`epcli.evaluate.leakage.ANCHOR_COLUMNS` (kind, chrom, start, end).
     """
-    from epcli import leakage
-    from epcli.inputs import is_hdf5
+    from epcli.evaluate import leakage
+    from epcli.io.source import is_hdf5
 
     if is_hdf5(path):
-        from epcli.dataset import read_anchor_table
+        from epcli.io.hdf5 import read_anchor_table
 
         return read_anchor_table(path)
     return leakage.anchors_from_bedpe(read_bedpe(path))
@@ -427,9 +427,9 @@ def _leakage(
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Audit the labeled pairs' anchors against the training data.
 
-    Returns the leak-free rows, the :func:`epcli.leakage.summarize` table and the warnings.
+    Returns the leak-free rows, the :func:`epcli.evaluate.leakage.summarize` table and the warnings.
     """
-    from epcli import leakage
+    from epcli.evaluate import leakage
 
     anchors = read_training_anchors(train_data)
     known = scored.labels >= 0
@@ -456,7 +456,7 @@ def _check_by(by: str) -> None:
 
 # ------------------------------------------------------------------------------ plotting
 def check_plot_backend() -> None:
-    """Raise :class:`~epcli.errors.EpcliError` (with an install hint) without matplotlib."""
+    """Raise :class:`~epcli.core.errors.EpcliError` (with an install hint) without matplotlib."""
     if importlib.util.find_spec("matplotlib") is None:
         raise EpcliError(
             "--plot needs matplotlib, which is not installed",

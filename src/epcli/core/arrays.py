@@ -1,6 +1,6 @@
 """In-memory pair data shared by training, adaptation and prediction.
 
-The HDF5 reader (:mod:`epcli.dataset`) and the BEDPE+FASTA path both produce a
+The HDF5 reader (:mod:`epcli.io.hdf5`) and the BEDPE+FASTA path both produce a
 :class:`PairData`; the model code consumes it and knows nothing of files.
 """
 

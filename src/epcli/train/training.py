@@ -16,7 +16,7 @@ The flow of :func:`train`:
    prototype) and adapted AUPR (prototype from ``support_size`` labeled pairs of the cell).
    Early stopping on the mean zero-shot AUPR of the held-out cells (else the held-out region).
 6. The model card: components, measured contributions, validation, collapse check; the model
-   directory is written atomically by :mod:`epcli.modeldir`.
+   directory is written atomically by :mod:`epcli.io.modeldir`.
 
 Determinism: the same seed and data give the same weights (per-epoch seeds, a numpy
 ``Generator`` for every sampling step, deterministic torch algorithms where available).
@@ -37,17 +37,11 @@ from typing import Any
 import numpy as np
 
 import epcli
-from epcli.arrays import PairData, log_distance
-from epcli.checkpoint import Checkpointer
-from epcli.checkpoint import deferred as deferred_signals
-from epcli.configfile import check_type
-from epcli.errors import EpcliError, UsageError
-from epcli.modeldir import (
-    SKLEARN_KINDS,
-    check_replaceable,
-    save_model_dir,
-)
-from epcli.predictor import (
+from epcli.core.arrays import PairData, log_distance
+from epcli.core.checks import check_type
+from epcli.core.errors import EpcliError, UsageError
+from epcli.core.schema import ALL_KINDS, MOTIF_KINDS, PROTOTYPE_KINDS, SKLEARN_KINDS
+from epcli.inference.predictor import (
     make_prototype_np,
     pair_features_unique,
     resolve_device,
@@ -55,11 +49,10 @@ from epcli.predictor import (
     sigmoid,
     stratified_pick,
 )
+from epcli.io.modeldir import check_replaceable, save_model_dir
+from epcli.train.checkpoint import Checkpointer
+from epcli.train.checkpoint import deferred as deferred_signals
 
-#: Model kinds ``epcli train`` can fit.
-TRAIN_KINDS = ("prism", "prism-scratch", "crossattn", "motif-lr", "kmer", "distance")
-#: Kinds with cell prototypes (episodic training, R_E).
-PROTOTYPE_KINDS = ("prism", "prism-scratch")
 #: Names of the validation sets.
 VAL_CELLS = "heldout_cells"
 VAL_REGION = "heldout_region"
@@ -183,8 +176,8 @@ class TrainConfig:
                 f"training option {name}={getattr(self, name)!r} is not allowed", hint=allowed
             )
 
-        if self.model not in TRAIN_KINDS:
-            raise bad("model", "one of " + ", ".join(TRAIN_KINDS))
+        if self.model not in ALL_KINDS:
+            raise bad("model", "one of " + ", ".join(ALL_KINDS))
         for name in ("epochs", "steps_per_epoch", "query_size", "cells_per_step", "batch_size"):
             if getattr(self, name) < 1:
                 raise bad(name, "an integer >= 1")
@@ -950,7 +943,7 @@ def train(
     resume : bool or path
         Continue the run whose checkpoint is in ``out_dir`` (a path must name ``out_dir``):
         weights, optimizer, RNG states and position, from the last checkpoint
-        (:mod:`epcli.checkpoint`); ``tcfg.epochs`` is the total number of epochs.
+        (:mod:`epcli.train.checkpoint`); ``tcfg.epochs`` is the total number of epochs.
     force : bool
         Replace an existing ``out_dir`` (implied when resuming into ``out_dir``).
     data_files : list of str, optional
@@ -986,7 +979,7 @@ def train(
             )
         if resume_dir.resolve() != out.resolve():
             raise UsageError("--resume continues the model directory given with -o", path=out)
-    from epcli.io import check_output_path
+    from epcli.io.files import check_output_path
 
     check_output_path(  # the one output check: not an input, not a foreign directory
         out,
@@ -1217,7 +1210,8 @@ def _train_torch(
 ) -> TrainResult:
     import torch
 
-    from epcli.model.config import ModelConfig, build_model
+    from epcli.model.config import ModelConfig
+    from epcli.model.registry import build_model
 
     if not isinstance(mcfg, ModelConfig):
         mcfg = ModelConfig.from_dict(dict(mcfg or {}))
@@ -1298,13 +1292,11 @@ def _motif_builder(mcfg, resume_dir: Path | None, log: Log, build_model):
     mcfg : ModelConfig
     builder : callable ``(mcfg, seed) -> model``
     """
-    from epcli.model.config import MOTIF_KINDS
-
     if mcfg.kind not in MOTIF_KINDS:
         return mcfg, build_model
     if resume_dir is not None:  # the PWMs come back with the checkpoint's weights
         if mcfg.motif_ids is None:
-            from epcli.checkpoint import saved_configs
+            from epcli.train.checkpoint import saved_configs
 
             saved = saved_configs(resume_dir).get("model") or {}
             keys = ("motif_ids", "motif_names", "motif_width", "motif_checksum", "sparsity")
@@ -1427,7 +1419,7 @@ def _torch_loop(
     best_epoch = -1
     bad_epochs = 0
     best_state: dict[str, Any] | None = None
-    # ---- checkpoints (epcli.checkpoint): the model directory is ours from here on
+    # ---- checkpoints (epcli.train.checkpoint): the model directory is ours from here on
     ckpt = Checkpointer(
         out,
         kind=kind,
@@ -1989,7 +1981,7 @@ def _diff(a: float, b: float) -> float | None:
 
 
 __all__ = [
-    "TRAIN_KINDS",
+    "ALL_KINDS",
     "Episode",
     "EpisodeSampler",
     "Split",

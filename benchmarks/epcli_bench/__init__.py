@@ -1,0 +1,1 @@
+"""Benchmark data generators: the semi-synthetic set and BENGI/TargetFinder conversion."""

@@ -1,0 +1,1 @@
+"""Core: errors, the schema of tables and model kinds, pair geometry, checks."""

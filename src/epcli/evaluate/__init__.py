@@ -1,0 +1,1 @@
+"""Evaluation: metrics (AUPR, thresholds, collapse), per-cell tables, leakage."""

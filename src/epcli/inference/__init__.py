@@ -1,0 +1,1 @@
+"""Inference: device choice, the encode-once engine, the Predictor."""

@@ -1,0 +1,1 @@
+"""Files: atomic outputs, BEDPE, genome FASTA, HDF5 datasets, model directories."""

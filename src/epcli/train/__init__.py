@@ -1,0 +1,1 @@
+"""Training: configuration, splits, episodes, validation, the loop, the model card."""
