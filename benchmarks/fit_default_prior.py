@@ -36,7 +36,8 @@ import pandas as pd
 
 from epcli.core.arrays import PairData
 from epcli.evaluate.metrics import collapse_check, evaluate_table
-from epcli.inference.predictor import Predictor, sigmoid
+from epcli.inference.engine import sigmoid
+from epcli.inference.predictor import Predictor
 from epcli.io.bedpe import pair_distance
 from epcli.io.modeldir import bundled_default_dir, load_model_dir, save_model_dir
 from epcli.model.baselines import DistanceBaseline

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     from epcli.io.hdf5 import load_pairdata
     from epcli.model.config import ModelConfig
     from epcli.prepare import prepare_hdf5
-    from epcli.train.training import TrainConfig, train
+    from epcli.train import TrainConfig, train
 
     args.out.mkdir(parents=True, exist_ok=True)
     df = make_pairs(args.consensus, args.n, args.seed)

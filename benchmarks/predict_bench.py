@@ -58,7 +58,7 @@ def make_prism_dir(path: Path, seed: int = 0, active: int = ACTIVE_MOTIFS) -> st
     from epcli.model.config import ModelConfig
     from epcli.model.registry import build_model
     from epcli.motifs import load_motifs
-    from epcli.train.training import TrainConfig
+    from epcli.train import TrainConfig
 
     ms = load_motifs()
     cfg = dataclasses.replace(
@@ -100,7 +100,7 @@ def _naive_score(pred, source, out, chunk_size: int, batch_size: int) -> int:
 
     from epcli.core import schema
     from epcli.core.arrays import log_distance
-    from epcli.inference.predictor import sigmoid
+    from epcli.inference.engine import sigmoid
     from epcli.io.bedpe import write_bedpe_rows
 
     model = pred.model

@@ -8,7 +8,7 @@ rule, true probability of every pair known), this script
    cell, support pairs come from its ``train`` region and evaluation is on its ``test``
    region (anchors that no training pair touches);
 3. prepares HDF5 (:func:`epcli.prepare.prepare_hdf5`) and trains ``prism``, ``crossattn``,
-   ``kmer`` and ``distance`` (:func:`epcli.train.training.train`) under the same wall-clock budget
+   ``kmer`` and ``distance`` (:func:`epcli.train.train`) under the same wall-clock budget
    per torch model, the same seed and threads, validation held out by cell (one training
    cell) and genome block as ``epcli train`` does;
 4. scores each unseen cell's test region zero-shot (k = 0: population prototype / plain model)
@@ -358,8 +358,8 @@ def prepare_sets(
 def train_models(train: PairData, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Train every model of ``args.models``; returns per model its directory and timings."""
     from epcli.model.config import ModelConfig
-    from epcli.train.training import TrainConfig
-    from epcli.train.training import train as run_training
+    from epcli.train import TrainConfig
+    from epcli.train import train as run_training
 
     val_cell = args.val_cell or args.train_cells[-1]
     info: dict[str, dict[str, Any]] = {}
@@ -421,7 +421,7 @@ def _scores(pred: Any, test: PairData, feats: dict | None, proto: Any) -> np.nda
     For torch models ``feats`` (from ``pred.features(test)``) is reused, and the logits are
     ``score_features`` of them, which is what :meth:`Predictor.score` computes.
     """
-    from epcli.inference.predictor import score_features
+    from epcli.inference.engine import score_features
 
     if feats is None:
         return pred.score(test, prototype=proto)["logit"]

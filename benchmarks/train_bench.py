@@ -1,4 +1,4 @@
-"""Benchmark training throughput (pairs/s) of `epcli.train.training.train` on CPU.
+"""Benchmark training throughput (pairs/s) of `epcli.train.train` on CPU.
 
 For each model kind (default ``prism`` and ``crossattn``, default model config, windows
 3,000 / 2,000 bp) and each torch thread count (default 1 and 2), a short run (1 epoch of
@@ -33,7 +33,7 @@ def run_one(spec: dict) -> dict:
 
     from epcli.io.source import PairsInput
     from epcli.model.config import ModelConfig
-    from epcli.train.training import TrainConfig, train
+    from epcli.train import TrainConfig, train
 
     src = PairsInput(spec["pairs"], GENOME, WINDOWS)
     try:

@@ -471,7 +471,7 @@ def test_prototype_fields_are_checked(cli, work, field, value):
 def test_negative_temperature_cannot_reverse_the_ranking(world):
     """The case that silently turned AUROC 0.77 into 0.23: now refused at load."""
     from epcli.core.errors import EpcliError
-    from epcli.inference.predictor import Prototype
+    from epcli.io.prototype_file import Prototype
 
     d = json.loads((world / "u1.proto").read_text())
     d["temperature"] = -d["temperature"]

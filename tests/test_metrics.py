@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from epcli.core import schema
-from epcli.evaluate.metrics import bootstrap_aupr, collapse_check, evaluate_table, format_table
+from epcli.evaluate.metrics import bootstrap_aupr, evaluate_table, format_table
 
 
 def brute_force_thresholds(s: np.ndarray, y: np.ndarray, target: float) -> dict:
@@ -200,14 +200,6 @@ def test_cell_without_labels_keeps_its_row():
     r = t.set_index("cell").loc["x"]
     assert r["n"] == 0 and np.isnan(r["prevalence"]) and np.isnan(r["aupr"])
     assert any(w.startswith("x: no labeled pairs") for w in t.attrs["warnings"])
-
-
-def test_collapse_check():
-    assert collapse_check(np.full(100, 0.5)) is not None
-    rng = np.random.default_rng(0)
-    assert "near-constant" in collapse_check(0.5 + 1e-5 * rng.normal(size=1000))
-    assert collapse_check(rng.random(1000)) is None
-    assert collapse_check(np.array([0.3])) is None
 
 
 def test_collapse_flagged_per_cell():

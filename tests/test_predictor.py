@@ -12,16 +12,10 @@ import torch
 
 from epcli.core.arrays import PairData, log_distance
 from epcli.core.errors import EpcliError, UsageError
-from epcli.inference.predictor import (
-    Predictor,
-    Prototype,
-    best_f1_threshold,
-    extrapolation_warning,
-    load_prototype,
-    prototype_distances,
-    resolve_device,
-    threshold_at_recall,
-)
+from epcli.core.metrics import best_f1_threshold, threshold_at_recall
+from epcli.inference.device import resolve_device
+from epcli.inference.extrapolation import extrapolation_warning, prototype_distances
+from epcli.inference.predictor import Predictor, load_prototype
 from epcli.io.modeldir import (
     CONFIG,
     WEIGHTS,
@@ -30,6 +24,7 @@ from epcli.io.modeldir import (
     resolve_model,
     save_model_dir,
 )
+from epcli.io.prototype_file import Prototype
 from epcli.model.baselines import DistanceBaseline
 from epcli.model.config import ModelConfig
 from epcli.model.registry import build_model
@@ -248,7 +243,7 @@ def test_each_unique_anchor_encoded_once(tmp_path, cache_bytes):
     if cache_bytes is None:
         s = pred.score(sub, batch_size=7)
     else:
-        from epcli.inference.predictor import pair_features_unique, score_features
+        from epcli.inference.engine import pair_features_unique, score_features
 
         feats = pair_features_unique(pred.model, sub, batch_size=7, max_cache_bytes=cache_bytes)
         s = score_features(pred.model, feats, None)

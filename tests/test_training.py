@@ -1,4 +1,4 @@
-"""Tests of epcli.train.training: config, splits, episodes, input checks, the loop, DDP."""
+"""Tests of epcli.train: config, splits, episodes, input checks, the loop, DDP."""
 
 from __future__ import annotations
 
@@ -13,18 +13,18 @@ import numpy as np
 import pytest
 import torch
 
+from epcli.cli.train import format_epoch
 from epcli.core.arrays import PairData
 from epcli.core.errors import EpcliError, UsageError
+from epcli.core.metrics import aupr
 from epcli.inference.predictor import Predictor
 from epcli.io.modeldir import load_model_dir, load_train_state
 from epcli.model.config import ModelConfig
-from epcli.train.training import (
+from epcli.train import (
     VAL_CELLS,
     VAL_REGION,
     EpisodeSampler,
     TrainConfig,
-    _collapse_check,
-    aupr,
     check_inputs,
     check_training_rows,
     make_split,
@@ -244,7 +244,14 @@ def test_existing_output_needs_force(tmp_path):
 def test_prism_learns_planted_motif(tmp_path):
     data = make_data()
     lines: list[str] = []
-    res = train(data, tiny_train(epochs=4), tiny_model(), tmp_path / "m", log=lines.append)
+    res = train(
+        data,
+        tiny_train(epochs=4),
+        tiny_model(),
+        tmp_path / "m",
+        log=lines.append,
+        on_epoch=lambda report: lines.append(format_epoch(report)),
+    )
     losses = [h["train_total"] for h in res.history]
     assert losses[-1] < 0.5 * losses[0]
     pred = Predictor.load(tmp_path / "m", "cpu")
@@ -384,21 +391,6 @@ def test_crossattn_and_sklearn_baselines(tmp_path):
     assert aupr(data.label[rows], km) > aupr(data.label[rows], di)
 
 
-def test_collapse_check():
-    rng = np.random.default_rng(0)
-    y = (rng.random(200) < 0.25).astype(int)
-    assert _collapse_check(np.full(200, 0.5), y)["collapsed"] is True
-    # all predicted positive, random ranking: the diary's collapse (recall 1, precision = prev)
-    c = _collapse_check(0.6 + 0.3 * rng.random(200), y)
-    assert c["collapsed"] is True and "predicted positive" in c["reasons"][0]
-    # all below 0.5 but a perfect ranking: imbalanced and uncalibrated, not collapsed
-    good = _collapse_check(0.1 + 0.3 * y + 0.05 * rng.random(200), y)
-    assert good["single_class_at_0_5"] is True and good["collapsed"] is False
-    assert good["aupr"] == 1.0 and good["prevalence"] == pytest.approx(y.mean())
-    ok = _collapse_check(np.linspace(0.1, 0.9, 200), y)
-    assert ok["collapsed"] is False and ok["fraction_predicted_positive"] == 0.5
-
-
 def test_cuda_requested_without_cuda_is_usage_error(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
@@ -413,7 +405,7 @@ import numpy as np
 import torch
 sys.path.insert(0, {tests!r})
 from test_training import make_data, tiny_model, tiny_train
-from epcli.train.training import train
+from epcli.train import train
 torch.set_num_threads(1)
 res = train(make_data(), tiny_train(epochs=2, steps_per_epoch=4), tiny_model(), {out!r})
 import os

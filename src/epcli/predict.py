@@ -9,8 +9,10 @@ from typing import IO
 import numpy as np
 
 from epcli.core import schema
-from epcli.inference.predictor import Predictor, Prototype
+from epcli.core.metrics import near_constant
+from epcli.inference.predictor import Predictor
 from epcli.io.bedpe import write_bedpe_rows
+from epcli.io.prototype_file import Prototype
 from epcli.io.source import PairsInput
 
 
@@ -47,8 +49,8 @@ class ScoreStats:
         return float(np.sqrt(max(self.total_sq / self.n - mean * mean, 0.0)))
 
     def collapsed(self) -> bool:
-        """True when scores are all about equal (std < 1e-3 over more than 10 pairs)."""
-        return self.n > 10 and self.std < 1e-3
+        """True when the scores are near-constant (:func:`~epcli.core.metrics.near_constant`)."""
+        return near_constant(self.n, self.std)
 
 
 def score_to_bedpe(

@@ -66,7 +66,8 @@ def register(app: typer.Typer) -> None:
         """Build the R_E prototype of a new cell line and calibrate its decision thresholds."""
         from epcli.core import schema
         from epcli.core.errors import EpcliError, UsageError
-        from epcli.inference.predictor import Predictor, extrapolation_warning, prototype_distances
+        from epcli.inference.extrapolation import extrapolation_warning, prototype_distances
+        from epcli.inference.predictor import Predictor
         from epcli.io.files import STDIO, check_output_path, open_text_output
         from epcli.io.source import PairsInput
 

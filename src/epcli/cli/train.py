@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -82,9 +83,9 @@ def register(app: typer.Typer) -> None:
         from epcli.io.files import check_distinct_inputs, check_output_path
         from epcli.io.hdf5 import load_pairdata
         from epcli.io.modeldir import check_replaceable, read_marker
+        from epcli.train import train as run_training
         from epcli.train.checkpoint import saved_configs
         from epcli.train.configfile import resolve_configs
-        from epcli.train.training import train as run_training
 
         overrides = {
             "model": model,
@@ -121,7 +122,7 @@ def register(app: typer.Typer) -> None:
             f"data: {pairs.n_pairs} pairs from {len(infos)} file(s), cells: "
             + ", ".join(pairs.cells)
         )
-        # the library logs each epoch, the collapse check and the written directory
+        # the library logs the collapse check and the written directory; each epoch's line
         with progress_counter(
             "train", unit="steps", total=tcfg.epochs * tcfg.steps_per_epoch
         ) as advance:
@@ -135,4 +136,40 @@ def register(app: typer.Typer) -> None:
                 force=force,
                 data_files=[str(p) for p in data],
                 progress=advance,
+                on_epoch=lambda report: log(format_epoch(report)),
             )
+
+
+def _fmt(x: float | None) -> str:
+    return "NA" if x is None or not math.isfinite(x) else f"{x:.3f}"
+
+
+def format_epoch(report) -> str:
+    """One log line for an epoch (:class:`~epcli.train.loop.EpochReport`): the training
+    loss and its parts, each validation set's zero-shot / adapted AUPR (per cell when there
+    are several), HSIC, the temperature and the speed; ``*`` marks a new best epoch."""
+    row = report.row
+    parts_text = ", ".join(
+        f"{k} {_fmt(row.get(f'train_{k}'))}"
+        for k in ("bce", "rank", "aux_ui", "hsic", "l1")
+        if f"train_{k}" in row
+    )
+    text = (
+        f"epoch {report.epoch}/{report.epochs}{' (partial)' if report.partial else ''}: loss "
+        f"{_fmt(row.get('train_total'))}" + (f" ({parts_text})" if parts_text else "")
+    )
+    for name, v in report.validation.items():
+        text += f" | {name} zero-shot {_fmt(v.aupr_zero_shot)} adapted {_fmt(v.aupr_adapted)}"
+        if len(v.cells) > 1:
+            text += (
+                " ["
+                + ", ".join(
+                    f"{c} {_fmt(cv.aupr_zero_shot)}/{_fmt(cv.aupr_adapted)}"
+                    for c, cv in v.cells.items()
+                )
+                + "]"
+            )
+        if v.hsic is not None and math.isfinite(v.hsic):
+            text += f" HSIC {v.hsic:.3g}"
+    text += f" | T {report.temperature:.3f} | {row['train_pairs_per_s']:.0f} pairs/s"
+    return text + (" *" if report.improved else "")

@@ -8,9 +8,10 @@ warning strings in ``table.attrs["warnings"]``.
 
 Conventions
 -----------
-* A pair is *called* positive when ``score >= threshold`` (scikit-learn's convention).
-* AUPR is scikit-learn's :func:`~sklearn.metrics.average_precision_score` (step-wise, no
-  trapezoids; tied scores form one step).
+* AUPR, the best-F1 threshold (ties: the highest threshold), the threshold at a target
+  recall and the collapse check are the rules of :mod:`epcli.core.metrics`, the ones
+  ``train`` and ``adapt`` use too; :func:`bootstrap_aupr` is a vectorised AUPR over many
+  resamples that equals :func:`~epcli.core.metrics.aupr` on each (tested).
 * ``distance_aupr`` is the AUPR of ``-distance`` on the same rows: the baseline that says
   "closer pairs interact".
 """
@@ -22,45 +23,15 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+from sklearn.metrics import precision_recall_curve, roc_auc_score
 
 from epcli.core import schema
+from epcli.core.metrics import aupr, best_f1, collapse_check, recall_point
 
-#: Scores whose standard deviation is below this are called collapsed.
-COLLAPSE_STD = 1e-3
 #: Elements per bootstrap block (bounds memory: about 8 bytes per element).
 _BOOT_BLOCK = 4_000_000
 
 _FLOAT_COLS = tuple(c for c in schema.EVAL_COLUMNS if c not in ("cell", "n", "n_pos"))
-
-
-def collapse_check(scores: np.ndarray) -> str | None:
-    """Flag scores that are (nearly) constant, i.e. a model that has collapsed.
-
-    Parameters
-    ----------
-    scores : np.ndarray, shape (n,)
-        Scores of the evaluated pairs.
-
-    Returns
-    -------
-    str or None
-        A sentence saying what is wrong, or ``None`` when the scores look usable (also for
-        fewer than two scores, where there is nothing to judge).
-    """
-    s = np.asarray(scores, dtype=np.float64)
-    if s.size < 2:
-        return None
-    n_unique = np.unique(s).size
-    if n_unique <= 1:
-        return f"all {s.size} scores are equal ({s[0]:.6g}): the model has collapsed"
-    std = float(np.std(s))
-    if std < COLLAPSE_STD:
-        return (
-            f"scores are near-constant (std {std:.2g} over {s.size} pairs, "
-            f"{n_unique} distinct values): the model has probably collapsed"
-        )
-    return None
 
 
 def _select_all_check(precision: float, recall: float, prevalence: float) -> str | None:
@@ -190,7 +161,8 @@ def evaluate_rows(
     if n == 0:
         warnings.append(f"{cell}: no labeled pairs; metrics are NA")
         return row, warnings
-    collapsed = collapse_check(s)
+    check = collapse_check(s)
+    collapsed = check.reasons[0] + ": the model has collapsed" if check.collapsed else None
     if collapsed:
         warnings.append(f"{cell}: {collapsed}")
     if n_pos == 0 or n_pos == n:
@@ -198,28 +170,20 @@ def evaluate_rows(
         warnings.append(f"{cell}: only {only} among {n} labeled pairs; metrics are NA")
         return row, warnings
 
-    row["aupr"] = float(average_precision_score(y, s))
+    row["aupr"] = aupr(y, s)
     boot = bootstrap_aupr(s, y, bootstrap, _cell_rng(seed, cell))
     if boot.size:
         row["aupr_lo"], row["aupr_hi"] = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
     row["auroc"] = float(roc_auc_score(y, s))
-
-    precision, recall, thresholds = precision_recall_curve(y, s)
-    p, r = precision[:-1], recall[:-1]  # aligned with thresholds (increasing)
-    denom = p + r
-    f1 = np.divide(2 * p * r, denom, out=np.zeros_like(denom), where=denom > 0)
-    best = len(f1) - 1 - int(np.argmax(f1[::-1]))  # ties: the highest threshold
-    row["best_f1_threshold"] = float(thresholds[best])
-    row["precision"] = float(p[best])
-    row["recall"] = float(r[best])
-    row["f1"] = float(f1[best])
-    reach = np.nonzero(r >= target_recall - 1e-12)[0]  # recall falls as threshold rises
-    at = int(reach[-1])
-    row["threshold_at_recall"] = float(thresholds[at])
-    row["precision_at_recall"] = float(p[at])
+    best = best_f1(y, s)
+    row["best_f1_threshold"] = best.threshold
+    row["precision"] = best.precision
+    row["recall"] = best.recall
+    row["f1"] = best.f1
+    row["threshold_at_recall"], row["precision_at_recall"] = recall_point(y, s, target_recall)
     if distance is not None:
         d = np.asarray(distance, dtype=np.float64)
-        row["distance_aupr"] = float(average_precision_score(y, -d))
+        row["distance_aupr"] = aupr(y, -d)
     select_all = _select_all_check(row["precision"], row["recall"], row["prevalence"])
     if select_all and not collapsed:
         warnings.append(f"{cell}: {select_all}")

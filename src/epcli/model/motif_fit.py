@@ -24,12 +24,16 @@ Episodic training then learns R_E and fine-tunes everything.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from epcli.core.metrics import aupr
+from epcli.core.sampling import stratified_pick
 
 #: Penalties tried, as multiples of ``cfg.sparsity``.
 PATH = (1.0, 3.0, 10.0, 30.0)
@@ -71,12 +75,6 @@ class _Pairs:
     pi: torch.Tensor  # (n,) promoter window
     ld: torch.Tensor  # (n,) log distance
     y: torch.Tensor  # (n,) float labels
-
-
-def _aupr(y: np.ndarray, s: np.ndarray) -> float:
-    from sklearn.metrics import average_precision_score
-
-    return float(average_precision_score(y, s)) if 0 < y.sum() < y.size else float("nan")
 
 
 def _u_i(model, se: torch.Tensor, sp: torch.Tensor, pr: _Pairs, inter: bool, z=None):
@@ -260,7 +258,7 @@ def warm_start(
             _fit_u_i(model, se, sp, pf, lam, fit_act=False)
             with torch.no_grad():
                 s = _u_i(model, se, sp, ph, inter=True).numpy()
-            a = _aupr(labels[held], s)
+            a = aupr(labels[held], s)
             n_act = int(model.active_motifs().numel())
             result.path.append({"sparsity": lam, "heldout_aupr": a, "active_motifs": n_act})
             log(f"warm start: L1 {lam:.3g}: held-out block AUPR {a:.3f}, {n_act} motifs")
@@ -285,10 +283,6 @@ def _init_re_scale(model, se, sp, labels, cells, pairs, fit_rows, held) -> float
     with each scale of :data:`RE_SCALES`; the scale with the best mean AUPR is kept (the
     smallest leaves R_E near 0, so adapting cannot start out worse than U_I alone).
     """
-    import math
-
-    from epcli.core.sampling import stratified_pick
-
     rng = np.random.default_rng(0)
     env_w = model.act_e(se) * model.gates()
     ze, zp = model.act_e(se), model.act_p(sp)
@@ -312,7 +306,7 @@ def _init_re_scale(model, se, sp, labels, cells, pairs, fit_rows, held) -> float
     for s in RE_SCALES:
         a = np.nanmean(
             [
-                _aupr(y, (u - model.cfg.re_bound * torch.tanh(s * lin)).numpy())
+                aupr(y, (u - model.cfg.re_bound * torch.tanh(s * lin)).numpy())
                 for u, lin, y in episodes
             ]
         )

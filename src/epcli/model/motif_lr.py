@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score
 from sklearn.preprocessing import StandardScaler
 
 from epcli.core.arrays import PairData, log_distance
 from epcli.core.errors import EpcliError
+from epcli.core.metrics import aupr
 from epcli.motifs.pwm import Motif, MotifSet
 
 #: Inverse L1 strengths tried (on the held-out block of the training pairs).
@@ -130,7 +130,7 @@ class MotifLRBaseline:
             if np.unique(y[tr]).size < 2 or np.unique(y[te]).size < 2:
                 break
             lr = self._lr(c).fit(*self._scaled(x_all[tr], y[tr]))
-            a = average_precision_score(y[te], lr.decision_function(self._apply(x_all[te])))
+            a = aupr(y[te], lr.decision_function(self._apply(x_all[te])))
             if a > best[0]:
                 best = (a, c)
         self.C_ = best[1]

@@ -251,8 +251,16 @@ class PrototypeMixin:
         if proto is None:
             proto = self.population_prototype
         r_e = self.r_e(feats["env"], proto)
-        logit = (feats["u_i"] - r_e) / self.temperature()
+        logit = interaction_logit(feats["u_i"], r_e, self.temperature())
         return {**feats, "r_e": r_e, "logit": logit}
+
+
+def interaction_logit(u_i, r_e, temperature):
+    """The one logit formula of PRISM: ``(U_I - R_E) / T``.
+
+    Works on torch tensors and numpy arrays alike (shapes broadcast; T a scalar).
+    """
+    return (u_i - r_e) / temperature
 
 
 def init_prototype_params(model: nn.Module, cfg: ModelConfig, env_dim: int) -> None:

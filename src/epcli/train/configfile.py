@@ -93,7 +93,7 @@ def resolve_configs(
         Unknown keys (named, with the valid ones) or bad values.
     """
     from epcli.model.config import ModelConfig
-    from epcli.train.training import TrainConfig
+    from epcli.train import TrainConfig
 
     cfg = load_config_file(config) if config is not None else {}
     base = base or {}

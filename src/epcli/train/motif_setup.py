@@ -1,0 +1,106 @@
+"""The motif model's set-up: its motif set (loaded once, recorded in the config) and the sparse
+full-batch warm start of U_I on the training windows, scanned once."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from epcli.core.arrays import PairData, log_distance
+from epcli.core.schema import MOTIF_KINDS
+from epcli.model.motif_fit import warm_start
+from epcli.motifs import load_motifs
+from epcli.train.checkpoint import saved_configs
+from epcli.train.config import Log
+
+
+def motif_builder(mcfg, resume_dir: Path | None, log: Log, build_model):
+    """Resolve a motif model's motif set and a model builder that loads it.
+
+    For ``prism``, the motif set named by ``mcfg.motifs`` is loaded and its IDs, names, width
+    and checksum go into the config (resuming takes them from the model directory instead);
+    the returned builder initialises the PWM layer from it. Other kinds pass through.
+
+    Returns
+    -------
+    mcfg : ModelConfig
+    builder : callable ``(mcfg, seed) -> model``
+    """
+    if mcfg.kind not in MOTIF_KINDS:
+        return mcfg, build_model
+    if resume_dir is not None:  # the PWMs come back with the checkpoint's weights
+        if mcfg.motif_ids is None:
+            saved = saved_configs(resume_dir).get("model") or {}
+            keys = ("motif_ids", "motif_names", "motif_width", "motif_checksum", "sparsity")
+            mcfg = dataclasses.replace(mcfg, **{k: saved[k] for k in keys if k in saved})
+        return mcfg, build_model
+    t0 = time.time()
+    ms = load_motifs(mcfg.motifs)
+    mcfg = dataclasses.replace(
+        mcfg,
+        motif_ids=ms.ids,
+        motif_names=ms.names,
+        motif_width=ms.max_length,
+        motif_checksum=ms.checksum(),
+    )
+    src = ms.release or ms.path
+    dt = time.time() - t0
+    log(f"motifs: {len(ms)} matrices from {src} (checksum {ms.checksum()}, {dt:.1f} s)")
+    weights, lengths, _ = ms.log_odds_tensor()
+
+    def builder(cfg, seed=None):
+        model = build_model(cfg, seed=seed)
+        model.set_motifs(weights, lengths)
+        return model
+
+    return mcfg, builder
+
+
+def prepare_motif_model(model, data: PairData, rows: np.ndarray, log: Log) -> dict[str, Any]:
+    """Scan the training windows once, then fit U_I full-batch (the sparse warm start).
+
+    The penalty is chosen on the last 20% of each chromosome's training pairs by enhancer
+    midpoint (a genome block inside the training rows; validation rows are never used).
+
+    Returns
+    -------
+    dict
+        The warm start's choices (for the model card).
+    """
+    t0 = time.time()
+    rows = np.asarray(rows)
+    ue, ei = np.unique(np.asarray(data.enh_idx)[rows], return_inverse=True)
+    up, pi = np.unique(np.asarray(data.pro_idx)[rows], return_inverse=True)
+    chrom = np.asarray(data.chrom)[rows].astype(str)
+    mid = np.asarray(data.enh_mid)[rows]
+    block = np.zeros(rows.size, bool)
+    for c in np.unique(chrom):
+        m = chrom == c
+        block[m] = mid[m] >= np.quantile(mid[m], 0.8)
+    res = warm_start(
+        model,
+        data.enh_seqs[ue],
+        data.pro_seqs[up],
+        ei.reshape(-1),
+        pi.reshape(-1),
+        log_distance(np.asarray(data.distance)[rows]),
+        np.asarray(data.label)[rows].astype(np.float32),
+        np.asarray(data.cell_idx)[rows],
+        block,
+        log=log,
+    )
+    n = ue.size + up.size
+    log(
+        f"scanned {n:,} training windows once and fitted U_I full-batch in "
+        f"{time.time() - t0:.1f} s: L1 {res.sparsity:.3g}, {res.active_motifs} active motifs"
+    )
+    return {
+        "sparsity": res.sparsity,
+        "path": res.path,
+        "active_motifs": res.active_motifs,
+        "re_scale": res.re_scale,
+    }
