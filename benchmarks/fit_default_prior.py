@@ -35,10 +35,10 @@ import numpy as np
 import pandas as pd
 
 from epcli.core.arrays import PairData
+from epcli.core.pairs import pair_distance
 from epcli.evaluate.metrics import collapse_check, evaluate_table
 from epcli.inference.engine import sigmoid
 from epcli.inference.predictor import Predictor
-from epcli.io.bedpe import pair_distance
 from epcli.io.modeldir import bundled_default_dir, load_model_dir, save_model_dir
 from epcli.model.baselines import DistanceBaseline
 from epcli_bench.convert import (

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from epcli.core.errors import EpcliError
-from epcli.io.bedpe import iter_bedpe_chunks, pair_distance, read_bedpe
+from epcli.core.pairs import pair_distance
+from epcli.io.bedpe import iter_bedpe_chunks, read_bedpe
 
 SIX = "chr1\t100\t200\tchr1\t1000\t1200\nchr1\t300\t500\tchr1\t2000\t2100\n"
 

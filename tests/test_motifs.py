@@ -12,7 +12,7 @@ import torch
 
 from epcli.core.errors import EpcliError, UsageError
 from epcli.model.encoder import one_hot
-from epcli.model.motif import LEVELS, RES, MotifScanner, _strand_max
+from epcli.model.motif_scan import LEVELS, RES, MotifScanner, strand_max
 from epcli.motifs import DEFAULT_BACKGROUND, Motif, MotifSet, load_motifs
 from helpers import TEST_DATA
 
@@ -78,7 +78,7 @@ def test_scan_equals_hand_computed_log_odds_on_both_strands():
     w = m.log_odds()  # (4, 3)
     seq = "TTACGTTCGTAA"  # ACG at 2 (forward); CGT at 7 is ACG on the reverse strand
     x = one_hot(torch.as_tensor(codes_of(seq)).long()[None]).contiguous()
-    s = _strand_max(x, torch.as_tensor(w, dtype=torch.float32)[None]).numpy()[0, 0]
+    s = strand_max(x, torch.as_tensor(w, dtype=torch.float32)[None]).numpy()[0, 0]
     comp = {"A": "T", "C": "G", "G": "C", "T": "A"}
     for i in range(len(seq) - 2):
         kmer = seq[i : i + 3]

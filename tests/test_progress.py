@@ -67,14 +67,14 @@ def test_plain_unknown_total_and_short_runs_stay_quiet():
 
 
 def test_mode_choice(monkeypatch):
-    from epcli.cli.progress import _resolve_mode, format_duration
+    from epcli.cli.progress import format_duration, resolve_mode
 
     monkeypatch.delenv("EPCLI_PROGRESS", raising=False)
-    assert _resolve_mode(None, True) == "bar"
-    assert _resolve_mode(None, False) == "plain"
+    assert resolve_mode(None, True) == "bar"
+    assert resolve_mode(None, False) == "plain"
     monkeypatch.setenv("EPCLI_PROGRESS", "off")
-    assert _resolve_mode(None, True) == "off"
-    assert _resolve_mode("plain", True) == "plain"
+    assert resolve_mode(None, True) == "off"
+    assert resolve_mode("plain", True) == "plain"
     assert format_duration(3725.4) == "1h02m05s"
     from epcli.cli.progress import format_rate
 

@@ -39,6 +39,7 @@ import pandas as pd
 
 from epcli.core import schema
 from epcli.core.errors import EpcliError, UsageError
+from epcli.core.intervals import overlaps_any
 from epcli.io.bedpe import write_bedpe_rows
 from epcli.io.files import display_name, open_text_input, open_text_output
 
@@ -517,36 +518,6 @@ def _rows_in(a: pd.DataFrame, b: pd.DataFrame, cols: Sequence[str]) -> np.ndarra
     return (m["_merge"] == "both").to_numpy(bool)
 
 
-def _overlaps_any(query: pd.DataFrame, ref: pd.DataFrame) -> np.ndarray:
-    """Whether each query interval overlaps (>= 1 bp) any reference interval.
-
-    Parameters
-    ----------
-    query, ref : pandas.DataFrame
-        Columns ``chrom``, ``start``, ``end`` (half-open).
-
-    Returns
-    -------
-    np.ndarray, shape (len(query),), bool
-    """
-    out = np.zeros(len(query), dtype=bool)
-    q_chrom = query["chrom"].to_numpy(object)
-    for chrom, r in ref.groupby("chrom", sort=False):
-        rows = np.flatnonzero(q_chrom == chrom)
-        if rows.size == 0:
-            continue
-        order = np.argsort(r["start"].to_numpy(np.int64), kind="stable")
-        r_start = r["start"].to_numpy(np.int64)[order]
-        r_end_max = np.maximum.accumulate(r["end"].to_numpy(np.int64)[order])
-        q_start = query["start"].to_numpy(np.int64)[rows]
-        q_end = query["end"].to_numpy(np.int64)[rows]
-        k = np.searchsorted(r_start, q_end, side="left")  # reference rows starting before q_end
-        hit = k > 0
-        hit[hit] = r_end_max[k[hit] - 1] > q_start[hit]
-        out[rows] = hit
-    return out
-
-
 def _anchors(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
     a = df[list(cols)].drop_duplicates()
     a.columns = ["chrom", "start", "end"]
@@ -595,7 +566,7 @@ def leakage_figures(train_df: pd.DataFrame, test_df: pd.DataFrame) -> dict[str, 
     for kind, cols in (("promoter", coords[3:]), ("enhancer", coords[:3])):
         te, tr = _anchors(test_df, cols), _anchors(train_df, cols)
         out[f"{kind}_seen"] = float(_rows_in(te, tr, ["chrom", "start", "end"]).mean())
-        out[f"{kind}_overlap"] = float(_overlaps_any(te, tr).mean())
+        out[f"{kind}_overlap"] = float(overlaps_any(te, tr).mean())
     return {"n_test": out["n_test"], **{k: out[k] for k in keys}}
 
 

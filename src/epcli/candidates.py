@@ -6,7 +6,7 @@ which a window is placed around the TSS (BENGI's promoter windows: 1,500 bp upst
 500 bp downstream, mirrored on the minus strand).
 
 A pair's distance is ``|promoter midpoint - enhancer midpoint|`` with midpoint
-``(start + end) // 2`` (:func:`epcli.io.bedpe.midpoint`), as everywhere in epcli. A pair is
+``(start + end) // 2`` (:func:`epcli.core.pairs.midpoint`), as everywhere in epcli. A pair is
 written when ``min_distance <= distance <= max_distance``.
 
 Memory: the promoters are held in memory (genes and TSSs are few); the enhancers are read one
@@ -37,7 +37,8 @@ import pandas as pd
 
 from epcli.core import schema
 from epcli.core.errors import EpcliError, UsageError
-from epcli.io.bedpe import format_header, midpoint, write_bedpe_rows
+from epcli.core.pairs import midpoint
+from epcli.io.bedpe import format_header, write_bedpe_rows
 from epcli.io.files import STDIO, display_name, open_text_input
 from epcli.io.genome import missing_chrom_error
 

@@ -118,7 +118,7 @@ class PlainProgress:
             self._print(progress_line(self.label, self.done, self.total, self.unit, elapsed, True))
 
 
-def _resolve_mode(mode: str | None, is_terminal: bool) -> str:
+def resolve_mode(mode: str | None, is_terminal: bool) -> str:
     mode = (mode or os.environ.get(ENV_MODE) or "auto").strip().lower()
     if mode not in MODES:
         mode = "auto"
@@ -170,7 +170,7 @@ def progress(
         from rich.console import Console
 
         console = Console(stderr=True, highlight=False)
-    chosen = _resolve_mode(mode, bool(console.is_terminal))
+    chosen = resolve_mode(mode, bool(console.is_terminal))
     if chosen == "off":
         yield lambda n: None
         return

@@ -26,8 +26,9 @@ import pandas as pd
 
 from epcli.core import schema
 from epcli.core.errors import EpcliError, UsageError
+from epcli.core.pairs import pair_distance
 from epcli.evaluate.metrics import evaluate_table, pr_curve
-from epcli.io.bedpe import LINE_COL, pair_distance, read_bedpe
+from epcli.io.bedpe import LINE_COL, read_bedpe
 from epcli.io.files import atomic_path, display_name
 
 #: Suffixes :func:`plot_pr_curves` can write.

@@ -4,21 +4,20 @@ Random pair-level splits leak: the same enhancers and promoters sit in training 
 pairs, and a model can score a test pair by memorising each element's interaction rate
 (Mao et al. 2018; Xi & Beer 2018). The audit marks, for every evaluated pair, whether its
 enhancer overlaps any training enhancer interval and whether its promoter overlaps any
-training promoter interval (``bedtools intersect -u`` through pybedtools, on de-duplicated
-intervals, at least 1 bp of overlap, half-open coordinates), so metrics can be reported on
+training promoter interval (:func:`epcli.core.intervals.overlaps_any`: at least 1 bp of
+overlap, half-open coordinates, as ``bedtools intersect -u``), so metrics can be reported on
 the leak-free subset (neither anchor seen) beside the full set.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from epcli.core import schema
+from epcli.core.intervals import overlaps_any
 from epcli.evaluate.metrics import evaluate_table
 
 #: Values of the ``kind`` column of an anchor table.
@@ -59,43 +58,6 @@ def anchors_from_bedpe(df: pd.DataFrame) -> pd.DataFrame:
     out["start"] = out["start"].astype(np.int64)
     out["end"] = out["end"].astype(np.int64)
     return out
-
-
-def _write_bed(path: str, chrom: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.writelines(
-            f"{c}\t{s}\t{e}\t{i}\n"
-            for i, (c, s, e) in enumerate(zip(chrom, start, end, strict=True))
-        )
-
-
-def _seen(query: pd.DataFrame, train: pd.DataFrame, workdir: str, tag: str) -> np.ndarray:
-    """Which rows of ``query`` (chrom, start, end) overlap any interval of ``train``."""
-    from pybedtools import BedTool
-
-    n = len(query)
-    if n == 0 or len(train) == 0:
-        return np.zeros(n, dtype=bool)
-    codes, uniq = pd.MultiIndex.from_frame(query[["chrom", "start", "end"]]).factorize()
-    qpath = os.path.join(workdir, f"{tag}.query.bed")
-    tpath = os.path.join(workdir, f"{tag}.train.bed")
-    opath = os.path.join(workdir, f"{tag}.hits.bed")
-    _write_bed(
-        qpath,
-        uniq.get_level_values(0).astype(str).to_numpy(),
-        uniq.get_level_values(1).to_numpy(),
-        uniq.get_level_values(2).to_numpy(),
-    )
-    t = train[["chrom", "start", "end"]].drop_duplicates()
-    _write_bed(tpath, t["chrom"].astype(str).to_numpy(), t["start"].to_numpy(), t["end"].to_numpy())
-    BedTool(qpath).intersect(BedTool(tpath), u=True, output=opath)
-    hit_uniq = np.zeros(len(uniq), dtype=bool)
-    with open(opath, encoding="utf-8") as fh:
-        for line in fh:
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) >= 4:
-                hit_uniq[int(parts[3])] = True
-    return hit_uniq[codes]
 
 
 def _chr_style(chroms: Sequence[str]) -> str | None:
@@ -150,9 +112,8 @@ def audit(eval_df: pd.DataFrame, train_anchors: pd.DataFrame) -> pd.DataFrame:
             "the evaluated pairs and the training anchors name chromosomes differently "
             "('chr1' vs '1'); no overlap can be found"
         )
-    with tempfile.TemporaryDirectory(prefix="epcli-leak-") as tmp:
-        enh_seen = _seen(enh_q, enh_t, tmp, "enh")
-        pro_seen = _seen(pro_q, pro_t, tmp, "pro")
+    enh_seen = overlaps_any(enh_q, enh_t)
+    pro_seen = overlaps_any(pro_q, pro_t)
     flags = pd.DataFrame(
         {"enh_seen": enh_seen, "pro_seen": pro_seen, "both": enh_seen & pro_seen},
         index=eval_df.index,

@@ -341,22 +341,6 @@ def read_bedpe(path: str | os.PathLike, *, cell: str | None = None) -> pd.DataFr
     return df
 
 
-def midpoint(start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Midpoint of intervals, ``(start + end) // 2``; shape (n,), int64."""
-    return (np.asarray(start, dtype=np.int64) + np.asarray(end, dtype=np.int64)) // 2
-
-
-def midpoints(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Enhancer and promoter midpoints, ``(start + end) // 2``, each shape (n,)."""
-    return midpoint(df["start1"], df["end1"]), midpoint(df["start2"], df["end2"])
-
-
-def pair_distance(df: pd.DataFrame) -> np.ndarray:
-    """Distance between anchor midpoints in bp, shape (n,), int64."""
-    e, p = midpoints(df)
-    return np.abs(p - e)
-
-
 def format_header(columns: Sequence[str]) -> str:
     """The ``#``-header line for ``columns`` (with newline)."""
     return "#" + "\t".join(columns) + "\n"

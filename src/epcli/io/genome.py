@@ -18,6 +18,7 @@ import pyfaidx
 
 from epcli.core.arrays import CODE_N
 from epcli.core.errors import EpcliError
+from epcli.core.pairs import midpoint
 from epcli.io.files import read_head
 
 #: Byte -> base code (A,C,G,T = 0..3, everything else N = 4); lowercase maps like uppercase.
@@ -61,7 +62,7 @@ def window_bounds(start: np.ndarray, end: np.ndarray, length: int) -> tuple[np.n
     (np.ndarray, np.ndarray), each shape (n,), int64
         Window starts (may be negative) and ends (may exceed the contig).
     """
-    mid = (np.asarray(start, dtype=np.int64) + np.asarray(end, dtype=np.int64)) // 2
+    mid = midpoint(start, end)
     ws = mid - length // 2
     return ws, ws + length
 

@@ -34,6 +34,7 @@ from epcli import __version__
 from epcli.core import schema
 from epcli.core.arrays import PairData
 from epcli.core.errors import EpcliError
+from epcli.core.pairs import midpoint, midpoints
 
 _STR = h5py.string_dtype(encoding="utf-8")
 _SEQ_CHUNK_ROWS = 64
@@ -191,8 +192,7 @@ class DatasetWriter:
             if j is None:
                 j = self.cells[c] = len(self.cells)
             cell_idx[i] = j
-        e_mid = (df["start1"].to_numpy() + df["end1"].to_numpy()) // 2
-        p_mid = (df["start2"].to_numpy() + df["end2"].to_numpy()) // 2
+        e_mid, p_mid = midpoints(df)
         numeric = {
             "enh_idx": enh_rows,
             "pro_idx": pro_rows,
@@ -396,8 +396,8 @@ class Dataset:
         chroms = np.array(self.info.chroms, dtype=object)
         enh_chrom_idx = self.h5[schema.H5_ENH]["chrom_idx"][:]
         enh_idx = g["enh_idx"][:].astype(np.int64)
-        e_mid = (g["start1"][:] + g["end1"][:]) // 2
-        p_mid = (g["start2"][:] + g["end2"][:]) // 2
+        e_mid = midpoint(g["start1"][:], g["end1"][:])
+        p_mid = midpoint(g["start2"][:], g["end2"][:])
         return PairData(
             enh_seqs=self.h5[schema.H5_ENH]["seq"][:],
             pro_seqs=self.h5[schema.H5_PRO]["seq"][:],

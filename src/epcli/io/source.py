@@ -17,6 +17,7 @@ import pandas as pd
 from epcli.core import schema
 from epcli.core.arrays import PairData
 from epcli.core.errors import EpcliError, UsageError
+from epcli.core.pairs import midpoints
 from epcli.io.bedpe import BedpeLayout, check_cell_name, iter_bedpe_chunks
 from epcli.io.files import STDIO, display_name, open_text_input
 from epcli.io.genome import Genome
@@ -99,8 +100,7 @@ def count_bedpe_rows(path: str | os.PathLike) -> int:
 def _no_sequence(df: pd.DataFrame, cells: list[str] | None) -> PairData:
     """PairData without windows, for the distance-only model (no genome needed)."""
     n = len(df)
-    e_mid = (df["start1"].to_numpy() + df["end1"].to_numpy()) // 2
-    p_mid = (df["start2"].to_numpy() + df["end2"].to_numpy()) // 2
+    e_mid, p_mid = midpoints(df)
     names = list(cells or [])
     for c in pd.unique(df[schema.COL_CELL]):
         if c != schema.MISSING and c not in names:

@@ -9,6 +9,7 @@ import pandas as pd
 from epcli.core import schema
 from epcli.core.arrays import PairData
 from epcli.core.errors import EpcliError, UsageError
+from epcli.core.pairs import midpoints
 from epcli.io.bedpe import LINE_COL
 from epcli.io.genome import Genome, window_bounds
 from epcli.io.hdf5 import index_anchors
@@ -109,8 +110,7 @@ def pairdata_from_frame(
         if c != schema.MISSING and c not in cell_names:
             cell_names.append(c)
     lookup = {c: i for i, c in enumerate(cell_names)}
-    e_mid = (df["start1"].to_numpy() + df["end1"].to_numpy()) // 2
-    p_mid = (df["start2"].to_numpy() + df["end2"].to_numpy()) // 2
+    e_mid, p_mid = midpoints(df)
     data = PairData(
         enh_seqs=seqs["enhancer"],
         pro_seqs=seqs["promoter"],

@@ -47,7 +47,7 @@ def motif_max_scores(ms: MotifSet, seqs: np.ndarray, batch: int = 64) -> np.ndar
     """
     import torch
 
-    from epcli.model.motif import MotifScanner
+    from epcli.model.motif_scan import MotifScanner
 
     w, lengths, _ = ms.log_odds_tensor()
     sc = MotifScanner(len(ms), w.shape[2], 1, 0, 1, finetune=False, cache_bytes=0)

@@ -1,0 +1,413 @@
+"""The PWM scan of the motif-grounded model: position weight matrices (log-odds, both strands,
+max over strands) and free filters -> per-ring hit statistics of each window, memoised per
+distinct window; and the motif activity (learned positional pooling and hit thresholds).
+
+See :mod:`epcli.model.motif` for the model built on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import OrderedDict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from epcli.model.encoder import one_hot, reverse_complement
+
+#: Relative-score levels (fraction of the way from a motif's lowest to its highest possible
+#: score) at which hits are counted. 0.95 is about a consensus match, each mismatch of a
+#: typical 10-15 bp matrix costs about 0.05-0.1.
+LEVELS: tuple[float, ...] = (0.7, 0.8, 0.875, 0.95)
+
+
+#: Softness (relative-score units) of the gradient of a hit when the PWMs are fine-tuned.
+BETA = 0.02
+
+
+#: Levels of the free filters (their scores are in learned units).
+FREE_LEVELS: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0)
+
+
+#: Resolution (bp) of hit counting: the best site of each run of RES start positions counts
+#: once, so overlapping matches of one motif are one hit (and counting is RES times cheaper).
+RES = 8
+
+
+#: Width of a motif length bucket: motifs are scanned in groups of similar length, each
+#: padded to its group's longest, instead of all padded to the longest motif.
+_BUCKET = 4
+
+
+def _ring_bounds(
+    n_pos: int, width: int, length: int, n_bins: int, step: int = 1
+) -> list[list[tuple[int, int]]]:
+    """Positions of each ring of distance from the window centre.
+
+    Scan position i covers sites starting at ``i * step .. i * step + step - 1``, centred at
+    ``i * step + (step - 1) / 2 + (width - 1) / 2``; its ring is
+    ``floor(|centre - (length - 1) / 2| / (length / 2) * n_bins)`` (clamped to the last ring).
+    Each ring is one or two contiguous runs of positions (left and right of the centre).
+
+    Returns
+    -------
+    list (n_bins) of list of (start, stop)
+        Half-open position ranges of each ring (empty list for an empty ring).
+    """
+    centre = np.arange(n_pos, dtype=np.float64) * step + (step - 1) / 2.0 + (width - 1) / 2.0
+    dist = np.abs(centre - (length - 1) / 2.0) / (length / 2.0)
+    ring = np.clip(np.floor(dist * n_bins), 0, n_bins - 1).astype(np.int64)
+    out: list[list[tuple[int, int]]] = [[] for _ in range(n_bins)]
+    start = 0
+    for i in range(1, n_pos + 1):
+        if i == n_pos or ring[i] != ring[start]:
+            out[int(ring[start])].append((start, i))
+            start = i
+    return out
+
+
+def _ring_reduce(x: torch.Tensor, bounds: list[list[tuple[int, int]]], how: str) -> torch.Tensor:
+    """Sum or max over the positions of each ring: (N, C, P) -> (N, C, B); empty rings give 0."""
+    out = []
+    for runs in bounds:
+        if not runs:
+            out.append(x.new_zeros(x.shape[:2]))
+            continue
+        parts = [x[..., a:b] for a, b in runs]
+        if how == "sum":
+            out.append(sum(p.sum(-1) for p in parts))
+        else:
+            red = parts[0].amax(-1)
+            for p in parts[1:]:
+                red = torch.maximum(red, p.amax(-1))
+            out.append(red)
+    return torch.stack(out, dim=-1)
+
+
+def hit_counts(rel: torch.Tensor, levels: tuple[float, ...], beta: float) -> list[torch.Tensor]:
+    """Hits at each level: ``rel >= level`` as 0/1 (N, C, P) tensors.
+
+    When ``rel`` requires gradients, each count passes the gradient of
+    ``sigmoid((rel - level) / beta)`` (straight-through), so a fine-tuned PWM layer computes
+    the same values as a frozen one and still learns.
+    """
+    out = []
+    for lv in levels:
+        hard = (rel >= lv).to(rel.dtype)
+        if rel.requires_grad:
+            soft = torch.sigmoid((rel - lv) / beta)
+            hard = hard + soft - soft.detach()
+        out.append(hard)
+    return out
+
+
+def strand_max(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Best score of each position over both strands.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (N, 4, L), one-hot
+    w : torch.Tensor, shape (C, 4, k), forward-strand weights
+
+    Returns
+    -------
+    torch.Tensor, shape (N, C, L - k + 1)
+        ``max(w * x, rc(w) * x)`` where rc(w) reverses positions and complements bases
+        (A,C,G,T -> T,G,C,A is the reversed channel order).
+    """
+    both = torch.cat([w, w.flip(1).flip(2)], dim=0)
+    s = F.conv1d(x, both)
+    c = w.shape[0]
+    return torch.maximum(s[:, :c], s[:, c:])
+
+
+def canonical_orientation(codes: torch.Tensor) -> torch.Tensor:
+    """Each window or its reverse complement, whichever is lexicographically smaller.
+
+    Scanning the canonical strand makes every statistic exactly invariant to the window's
+    orientation (the scan itself takes the best of both strands, but the :data:`RES` grid and
+    the rings are laid out from the window's start).
+
+    Parameters
+    ----------
+    codes : torch.Tensor, shape (N, L), int64
+
+    Returns
+    -------
+    torch.Tensor, shape (N, L)
+    """
+    rc = reverse_complement(codes)
+    diff = codes != rc
+    first = diff.to(torch.int8).argmax(dim=1)
+    take_rc = (
+        diff.any(dim=1) & (rc.gather(1, first[:, None]) < codes.gather(1, first[:, None]))[:, 0]
+    )
+    return torch.where(take_rc[:, None], rc, codes)
+
+
+class MotifScanner(nn.Module):
+    """PWM layer plus free filters: base codes -> per-ring motif hit statistics.
+
+    Parameters
+    ----------
+    n_motifs : int
+        M, number of position weight matrices.
+    width : int
+        K, padded length of the matrices (the longest motif).
+    n_bins : int
+        B, rings of distance from the window centre.
+    n_free : int
+        F, free filters learned from scratch.
+    free_len : int
+        Length of each free filter (bp).
+    finetune : bool
+        The PWM weights are trained; otherwise they are frozen and scans are memoised.
+    cache_bytes : int
+        Bound of the memo of frozen scans (LRU over distinct windows).
+
+    Attributes
+    ----------
+    weight : torch.nn.Parameter, shape (M, 4, K)
+        Log-odds (bits) of A, C, G, T per position; positions past a motif's end are 0.
+    lengths : torch.Tensor, shape (M,), int64 (buffer)
+    """
+
+    def __init__(
+        self,
+        n_motifs: int,
+        width: int,
+        n_bins: int,
+        n_free: int,
+        free_len: int,
+        finetune: bool,
+        cache_bytes: int,
+    ) -> None:
+        super().__init__()
+        self.n_motifs, self.width, self.n_bins = int(n_motifs), int(width), int(n_bins)
+        self.weight = nn.Parameter(torch.zeros(self.n_motifs, 4, self.width))
+        self.weight.requires_grad_(bool(finetune))
+        self.register_buffer("lengths", torch.full((self.n_motifs,), self.width, dtype=torch.long))
+        self.free = nn.Parameter(torch.randn(int(n_free), 4, int(free_len)) * 0.5)
+        self.cache_bytes = int(cache_bytes)
+        self._memo: OrderedDict[bytes, torch.Tensor] = OrderedDict()
+        self._memo_bytes = 0
+        self.scans = 0  # windows scanned (not served from the memo), for tests and logs
+        self.register_load_state_dict_post_hook(lambda *_: self.clear_cache())
+
+    # ---------------------------------------------------------------- set-up
+    def set_matrices(self, weights: np.ndarray, lengths: np.ndarray) -> None:
+        """Load log-odds matrices (M, 4, K) and motif lengths (M,); clears the memo."""
+        with torch.no_grad():
+            self.weight.copy_(torch.as_tensor(weights, dtype=torch.float32))
+            self.lengths.copy_(torch.as_tensor(lengths, dtype=torch.long))
+        self.clear_cache()
+
+    def clear_cache(self) -> None:
+        """Forget every memoised scan."""
+        self._memo.clear()
+        self._memo_bytes = 0
+
+    def train(self, mode: bool = True) -> MotifScanner:
+        """Switch mode; a trainable PWM layer's memo is cleared (its weights will change)."""
+        if self.weight.requires_grad:
+            self.clear_cache()
+        return super().train(mode)
+
+    @property
+    def n_features(self) -> int:
+        """M + F, motifs and free filters."""
+        return self.n_motifs + int(self.free.shape[0])
+
+    @property
+    def memo_bytes(self) -> int:
+        """Bytes held by the memo of scans."""
+        return self._memo_bytes
+
+    def _memo_on(self) -> bool:
+        return self.cache_bytes > 0 and not (self.weight.requires_grad and self.training)
+
+    # ---------------------------------------------------------------- scans
+    def _buckets(self, subset: torch.Tensor | None = None) -> list[tuple[torch.Tensor, int]]:
+        """Motif indices grouped by length (each padded to its group's longest)."""
+        lengths = self.lengths.clamp(1, self.width)
+        keep = torch.ones_like(lengths, dtype=torch.bool)
+        if subset is not None:
+            keep = torch.zeros_like(keep)
+            keep[subset.to(keep.device)] = True
+        out = []
+        for lo in range(0, self.width, _BUCKET):
+            sel = (keep & (lengths > lo) & (lengths <= lo + _BUCKET)).nonzero().view(-1)
+            if sel.numel():
+                out.append((sel, min(lo + _BUCKET, self.width)))
+        return out
+
+    def pwm_stats(self, x: torch.Tensor, subset: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-ring hit statistics of the PWMs.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (N, 4, L), one-hot
+        subset : torch.Tensor of int64, optional
+            Scan only these motifs (the others' statistics are 0).
+
+        Returns
+        -------
+        torch.Tensor, shape (N, M, B, len(LEVELS) + 1)
+            Hits (:func:`hit_counts`: runs of :data:`RES` start positions whose best site
+            reaches the level) at each level, then the best relative score
+            ``rel = (s - s_min) / (s_max - s_min)`` in the ring.
+        """
+        n, _, length = x.shape
+        out = x.new_zeros(n, self.n_motifs, self.n_bins, len(LEVELS) + 1)
+        with torch.autocast(x.device.type, enabled=False):  # thresholds need full precision
+            self._pwm_stats_into(out, x.float(), subset)
+        return out
+
+    def _pwm_stats_into(self, out: torch.Tensor, x: torch.Tensor, subset) -> None:
+        length = x.shape[-1]
+        for sel, k in self._buckets(subset):
+            if length < k:
+                continue
+            w = self.weight[sel, :, :k]
+            lo = w.amin(1).sum(-1)
+            hi = w.amax(1).sum(-1)
+            s = F.max_pool1d(strand_max(x, w), RES, ceil_mode=True)
+            rel = (s - lo[None, :, None]) / (hi - lo).clamp(min=1e-6)[None, :, None]
+            bounds = _ring_bounds(s.shape[-1], k, length, self.n_bins, RES)
+            parts = [_ring_reduce(h, bounds, "sum") for h in hit_counts(rel, LEVELS, BETA)]
+            parts.append(_ring_reduce(rel, bounds, "max"))
+            out[:, sel] = torch.stack(parts, dim=-1)
+
+    def free_stats(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-ring statistics of the free filters: (N, 4, L) -> (N, F, B, len(LEVELS) + 1).
+
+        Soft counts ``sum sigmoid(s - level)`` at :data:`FREE_LEVELS` (the filters learn their
+        own scale), then the ring's best ``sigmoid(s)``.
+        """
+        n, _, length = x.shape
+        k = self.free.shape[-1]
+        if self.free.shape[0] == 0 or length < k:
+            return x.new_zeros(n, self.free.shape[0], self.n_bins, len(LEVELS) + 1)
+        s = strand_max(x, self.free)
+        bounds = _ring_bounds(s.shape[-1], k, length, self.n_bins)
+        parts = [_ring_reduce(torch.sigmoid(s - lv), bounds, "sum") for lv in FREE_LEVELS]
+        parts.append(_ring_reduce(torch.sigmoid(s), bounds, "max"))
+        return torch.stack(parts, dim=-1)
+
+    def forward(
+        self, codes: torch.Tensor, subset: torch.Tensor | None = None, batch: int = 16
+    ) -> torch.Tensor:
+        """Scan windows: codes (N, L) -> statistics (N, M + F, B, len(LEVELS) + 1).
+
+        Frozen PWM statistics are memoised per distinct window content (and motif subset),
+        so a window seen before in this run is not scanned again; the free filters are always
+        computed. ``subset`` (motif indices) restricts the scan; other motifs get 0.
+        """
+        codes = canonical_orientation(codes)
+        x = one_hot(codes).contiguous()  # (N, 4, L); the convolution is 3x slower on a view
+        free = self.free_stats(x)
+        if not self._memo_on():
+            self.scans += int(codes.shape[0])
+            return torch.cat([self.pwm_stats(x, subset), free], dim=1)
+        host = codes.detach().to("cpu", torch.uint8).numpy()
+        full = b"\0" * 8
+        sig = full
+        if subset is not None:
+            sig = hashlib.blake2b(subset.detach().cpu().numpy().astype(np.int64).tobytes())
+            sig = sig.digest()[:8]
+        digests = [hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in host]
+        keys = [sig + d for d in digests]
+        found: dict[bytes, torch.Tensor] = {}
+        todo: dict[bytes, int] = {}
+        for i, key in enumerate(keys):
+            if key in found or key in todo:
+                continue
+            hit = self._memo.get(key)
+            if hit is None and sig != full:  # a full scan of the window serves any subset
+                hit = self._memo.get(full + digests[i])
+                key = full + digests[i] if hit is not None else key
+            if hit is None:
+                todo[key] = i
+            else:
+                found[key] = hit
+                self._memo.move_to_end(key)
+        items = list(todo.items())
+        for a in range(0, len(items), batch):
+            part = items[a : a + batch]
+            idx = torch.as_tensor([i for _, i in part], device=codes.device)
+            with torch.no_grad():
+                stats = self.pwm_stats(x.index_select(0, idx), subset)
+            self.scans += len(part)
+            for (key, _), st in zip(part, stats, strict=True):
+                found[key] = st.detach().to("cpu")
+                # a subset scan is stored as its rows only (the others are 0): a trained
+                # model uses tens of the hundreds of motifs, so the memo stays small
+                kept = found[key] if subset is None else found[key][subset.cpu()]
+                self._store(key, kept.contiguous())
+        pwm = torch.stack(
+            [
+                self._full(found[k] if k in found else found[full + d], subset)
+                for k, d in zip(keys, digests, strict=True)
+            ]
+        ).to(x.device)
+        return torch.cat([pwm, free], dim=1)
+
+    def _full(self, value: torch.Tensor, subset: torch.Tensor | None) -> torch.Tensor:
+        """A memoised scan (M, B, S) or its subset rows (|subset|, B, S) -> (M, B, S)."""
+        if value.shape[0] == self.n_motifs or subset is None:
+            return value
+        out = value.new_zeros(self.n_motifs, *value.shape[1:])
+        out[subset.cpu()] = value
+        return out
+
+    def _store(self, key: bytes, value: torch.Tensor) -> None:
+        v = value
+        self._memo[key] = v
+        self._memo_bytes += v.numel() * v.element_size()
+        while self._memo_bytes > self.cache_bytes and len(self._memo) > 1:
+            _, old = self._memo.popitem(last=False)
+            self._memo_bytes -= old.numel() * old.element_size()
+
+
+class MotifActivity(nn.Module):
+    """Per-window motif activity z from scan statistics (one per anchor side).
+
+    ``z = (log1p(sum_b p_b sum_t q_(m,t) counts[m, b, t] / c_(m,t)) - mean) / sd`` with
+    positional weights ``p = softplus(pos)`` (B,), per-motif level mixtures
+    ``q = softmax(thr)``, and ``c`` the mean whole-window count of each motif at each level
+    over the training windows (so every level weighs alike before ``q`` is learned).
+    """
+
+    def __init__(self, n_features: int, n_bins: int) -> None:
+        super().__init__()
+        self.pos = nn.Parameter(torch.zeros(n_bins))
+        self.thr = nn.Parameter(torch.zeros(n_features, len(LEVELS)))
+        self.register_buffer("level_scale", torch.ones(n_features, len(LEVELS)))
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("sd", torch.ones(n_features))
+
+    def raw(self, stats: torch.Tensor) -> torch.Tensor:
+        """(N, M+F, B, levels+1) -> unstandardised activity (N, M+F)."""
+        p = F.softplus(self.pos) / math.log(2.0)  # 1 at initialisation
+        q = torch.softmax(self.thr, dim=-1) / self.level_scale
+        weight = p[None, :, None] * q[:, None, :]  # (M+F, B, levels)
+        pooled = (stats[..., : len(LEVELS)] * weight).sum((2, 3))
+        return torch.log1p(pooled.clamp(min=0.0))
+
+    def forward(self, stats: torch.Tensor) -> torch.Tensor:
+        """(N, M+F, B, levels+1) -> standardised activity z (N, M+F)."""
+        return (self.raw(stats) - self.mean) / self.sd
+
+    def set_normalization(self, stats: torch.Tensor) -> None:
+        """Level scales, mean and SD from the statistics (N, M+F, B, levels+1) of training
+        windows."""
+        with torch.no_grad():
+            counts = stats[..., : len(LEVELS)].sum(2).mean(0)  # (M+F, levels)
+            self.level_scale.copy_(counts.clamp(min=0.05))
+            raw = self.raw(stats)
+            self.mean.copy_(raw.mean(0))
+            sd = raw.std(0).clamp(min=1e-3) if raw.shape[0] > 1 else torch.ones_like(self.sd)
+            self.sd.copy_(sd)
