@@ -17,12 +17,12 @@ import pytest
 
 from epcli.core import schema
 from epcli.core.errors import EpcliError, UsageError
+from epcli.core.intervals import overlaps_any
 from epcli.io.bedpe import read_bedpe
 from epcli_bench.convert import (
     BENGI_COLUMNS,
     FOLDS,
     TARGETFINDER_COLUMNS,
-    _overlaps_any,
     canonical_cell,
     cell_only_split,
     fold_name,
@@ -234,7 +234,7 @@ def test_overlaps_match_brute_force():
         )
 
     q, r = intervals(300), intervals(60)
-    got = _overlaps_any(q, r)
+    got = overlaps_any(q, r)
     want = np.array(
         [
             bool(((r.chrom == a.chrom) & (r.start < a.end) & (r.end > a.start)).any())

@@ -109,11 +109,6 @@ def _quiet_stdout() -> None:
         pass
 
 
-def not_built(name: str) -> None:
-    """Exit 1 for a command that exists but is not implemented yet."""
-    fail(EpcliError(f"'epcli {name}' is not available in this version yet"))
-
-
 __all__ = [
     "EXIT_DATA",
     "EXIT_USAGE",
@@ -121,7 +116,6 @@ __all__ = [
     "console",
     "fail",
     "log",
-    "not_built",
     "progress_counter",
     "warn",
 ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 
 from epcli.cli._common import apply_threads, log, progress_counter, warn
@@ -48,7 +47,7 @@ def register(app: typer.Typer) -> None:
             float, typer.Option(help="Recall the second calibrated threshold must reach.")
         ] = 0.7,
         seed: Annotated[int, typer.Option(min=0, help="Seed of the --shots subset.")] = 0,
-        device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+        device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
         threads: Annotated[
             int | None,
             typer.Option(min=1, help="CPU threads for torch and BLAS (default: all cores)."),
@@ -64,15 +63,15 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Build the R_E prototype of a new cell line and calibrate its decision thresholds."""
-        from epcli.core import schema
-        from epcli.core.errors import EpcliError, UsageError
+        from epcli.adapt import adapt as run_adapt
+        from epcli.adapt import labeled_count, support_of_cell
+        from epcli.core.checks import check_target_recall
         from epcli.inference.extrapolation import extrapolation_warning, prototype_distances
         from epcli.inference.predictor import Predictor
         from epcli.io.files import STDIO, check_output_path, open_text_output
         from epcli.io.source import PairsInput
 
-        if not 0.0 < target_recall <= 1.0:
-            raise UsageError(f"--target-recall must be in (0, 1], got {target_recall}")
+        check_target_recall(target_recall)
         check_output_path(output, force, inputs=[model_dir, support, genome], what="prototype file")
         apply_threads(threads)
         pred = Predictor.load(model_dir, device=device, allow_incomplete=allow_incomplete)
@@ -81,41 +80,11 @@ def register(app: typer.Typer) -> None:
             frame, data = src.read_all()
         finally:
             src.close()
-        if "layout" in frame.attrs and schema.COL_LABEL not in frame.attrs["layout"].columns:
-            raise EpcliError(
-                "the support pairs have no 'label' column; adapt needs labeled pairs (0/1)",
-                path=src.where,
-                hint="name the columns in a '#chrom1 start1 end1 chrom2 start2 end2 ... label' "
-                "header line",
-            )
-        if (np.asarray(data.label) < 0).all():
-            raise EpcliError(
-                "every label of the support pairs is unknown; adapt needs labeled pairs (0/1)",
-                path=src.where,
-            )
-        cells = [c for c in dict.fromkeys(frame[schema.COL_CELL]) if c != schema.MISSING]
-        if cell is None:
-            if len(cells) > 1:
-                raise UsageError(
-                    f"{src.where} holds pairs of several cells ({', '.join(cells)})",
-                    hint="choose one with --cell",
-                )
-            name = cells[0] if cells else "unnamed"
-        elif cells:
-            if cell not in cells:
-                raise UsageError(
-                    f"cell {cell!r} is not in {src.where} (it has {', '.join(cells)})",
-                    hint="use one of those names with --cell",
-                )
-            rows = np.flatnonzero(frame[schema.COL_CELL].to_numpy() == cell)
-            data = data.subset(rows)
-            name = cell
-        else:
-            name = cell
-        n_labeled = int((np.asarray(data.label) >= 0).sum())
-        total = n_labeled if shots is None else min(shots, n_labeled)
+        data, name = support_of_cell(frame, data, src.where, cell)
+        total = labeled_count(data, shots)
         with progress_counter("adapt", unit="pairs", total=total) as advance:
-            proto = pred.build_prototype(
+            proto = run_adapt(
+                pred,
                 data,
                 name,
                 target_recall=target_recall,

@@ -96,12 +96,10 @@ def register(app: typer.Typer) -> None:
 
         The table goes to stdout (or -o); logs and warnings go to stderr.
         """
+        from epcli.core.checks import check_target_recall
+
         # ---- options first, before any heavy work
-        if not 0.0 < target_recall <= 1.0:
-            raise UsageError(
-                f"--target-recall must be in (0, 1], got {target_recall}",
-                hint="e.g. --target-recall 0.7",
-            )
+        check_target_recall(target_recall)
         if bootstrap < 0:
             raise UsageError(f"--bootstrap must be >= 0, got {bootstrap}")
         if scored == STDIO and truth == STDIO:

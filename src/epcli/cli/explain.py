@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
         chunk_size: Annotated[
             int, typer.Option(min=1, help="Pairs read per chunk (bounds memory).")
         ] = 10_000,
-        device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+        device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
         force: Annotated[
             bool, typer.Option("--force", help="Replace an existing -o file.")
         ] = False,
@@ -63,11 +63,12 @@ def register(app: typer.Typer) -> None:
         """
         from epcli.core.errors import UsageError
         from epcli.explain import EXPLAIN_COLUMNS, check_explainable, explain_frame
+        from epcli.inference.device import check_device_name
         from epcli.inference.predictor import Predictor, load_prototype
+        from epcli.io.bedpe import format_header, write_bedpe_rows
         from epcli.io.modeldir import resolve_model
 
-        if device not in ("auto", "cpu", "cuda"):
-            raise UsageError(f"--device must be auto, cpu or cuda, got {device!r}")
+        check_device_name(device)
         model_dir, source = resolve_model(model)
         pred = Predictor.load(model_dir, device=device)
         if not pred.is_torch:
@@ -87,10 +88,10 @@ def register(app: typer.Typer) -> None:
                 open_text_output(output, force=force) as fh,
                 progress_counter("explain", unit="pairs") as advance,
             ):
-                fh.write("#" + "\t".join(EXPLAIN_COLUMNS) + "\n")
+                fh.write(format_header(EXPLAIN_COLUMNS))
                 for frame, data in src.chunks(chunk_size=chunk_size):
                     table = explain_frame(pred.model, frame, data, top, proto)
-                    table.to_csv(fh, sep="\t", header=False, index=False, float_format="%.6g")
+                    write_bedpe_rows(fh, table, EXPLAIN_COLUMNS, header=False)
                     n += data.n_pairs
                     advance(n)
         finally:

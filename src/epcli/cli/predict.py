@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
             int, typer.Option(min=1, help="Pairs read per chunk (bounds memory).")
         ] = 100_000,
         device: Annotated[
-            str, typer.Option(help="auto (CUDA when available), cpu or cuda.")
+            str, typer.Option(help="auto (CUDA when available), cpu, cuda or cuda:N.")
         ] = "auto",
         threads: Annotated[
             int | None,
@@ -97,6 +97,7 @@ def register(app: typer.Typer) -> None:
 
         Example: epcli predict loops.bedpe --genome hg38.fa > scored.bedpe
         """
+        from epcli.inference.device import check_device_name
         from epcli.inference.predictor import Predictor, load_prototype
         from epcli.io.modeldir import resolve_model
         from epcli.predict import score_to_bedpe
@@ -108,10 +109,7 @@ def register(app: typer.Typer) -> None:
 
                 raise UsageError("-o contains {shard} but no --shard was given")
             output = output.replace("{shard}", str(shard_ij[0]))
-        if device not in ("auto", "cpu", "cuda"):
-            from epcli.core.errors import UsageError
-
-            raise UsageError(f"--device must be auto, cpu or cuda, got {device!r}")
+        check_device_name(device)
         apply_threads(threads)
         model_dir, source = resolve_model(model)
         check_output_path(
@@ -156,27 +154,32 @@ def register(app: typer.Typer) -> None:
                 )
         finally:
             src.close()
-        if stats.replaced:
-            warn(
-                f"{src.where} was scored before: its column(s) {', '.join(stats.replaced)} "
-                "were replaced by the new scores"
-            )
-        if getattr(src, "n_padded", 0):
-            warn(f"{src.n_padded} window(s) ran off a contig end and were padded with N")
-        where = "stdout" if output == STDIO else output
-        called = f", {stats.n_called} called interacting" if proto is not None else ""
-        log(
-            f"scored {stats.n} pairs -> {where}; score range {stats.lo:.4g}..{stats.hi:.4g}{called}"
+        _report(stats, src, output, pred.window_cache, proto is not None)
+
+
+def _report(stats, src, output: str, cache, with_prototype: bool) -> None:
+    """What predict tells on stderr after scoring: replaced columns, padded windows, the
+    score range, the anchor cache and the collapse check."""
+    from epcli.io.files import STDIO
+
+    if stats.replaced:
+        warn(
+            f"{src.where} was scored before: its column(s) {', '.join(stats.replaced)} "
+            "were replaced by the new scores"
         )
-        cache = pred.window_cache
-        if cache is not None:
-            c = cache.stats
-            log(
-                f"anchor cache: {c.computed:,} windows encoded, {c.hits:,} reused "
-                f"({100 * c.hit_rate:.1f}% of lookups), {cache.nbytes / 1024**2:,.0f} MiB held"
-            )
-        if stats.collapsed():
-            warn(
-                f"scores are all about equal (std {stats.std:.2g}): the model looks collapsed; "
-                "do not read these scores as a ranking"
-            )
+    if getattr(src, "n_padded", 0):
+        warn(f"{src.n_padded} window(s) ran off a contig end and were padded with N")
+    where = "stdout" if output == STDIO else output
+    called = f", {stats.n_called} called interacting" if with_prototype else ""
+    log(f"scored {stats.n} pairs -> {where}; score range {stats.lo:.4g}..{stats.hi:.4g}{called}")
+    if cache is not None:
+        c = cache.stats
+        log(
+            f"anchor cache: {c.computed:,} windows encoded, {c.hits:,} reused "
+            f"({100 * c.hit_rate:.1f}% of lookups), {cache.nbytes / 1024**2:,.0f} MiB held"
+        )
+    if stats.collapsed():
+        warn(
+            f"scores are all about equal (std {stats.std:.2g}): the model looks collapsed; "
+            "do not read these scores as a ranking"
+        )

@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
             int | None, typer.Option(help="k, labeled support pairs per episode.")
         ] = None,
         seed: Annotated[int | None, typer.Option(help="Seed of every random step.")] = None,
-        device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+        device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
         threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
         config: Annotated[
             Path | None,

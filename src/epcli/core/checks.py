@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from epcli.core.errors import EpcliError
+from epcli.core.errors import EpcliError, UsageError
 
 
 def check_type(what: str, name: str, value: Any, annotation: Any, error: type = EpcliError) -> None:
@@ -44,3 +44,15 @@ def check_type(what: str, name: str, value: Any, annotation: Any, error: type = 
         raise error(f"{what} {name}={value!r} has the wrong type", hint=f"expected {ann}")
     if isinstance(value, float) and not math.isfinite(value):
         raise error(f"{what} {name}={value!r} is not a finite number", hint=f"expected {ann}")
+
+
+def check_target_recall(value: float) -> float:
+    """A target recall must lie in (0, 1] (``--target-recall`` of adapt and evaluate).
+
+    Raises
+    ------
+    UsageError
+    """
+    if not 0.0 < value <= 1.0:
+        raise UsageError(f"--target-recall must be in (0, 1], got {value}")
+    return float(value)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from epcli.core.arrays import PairData
+from epcli.core.checks import check_target_recall
 from epcli.core.errors import EpcliError, UsageError
 from epcli.core.metrics import best_f1_threshold, threshold_at_recall
 from epcli.core.sampling import stratified_pick
@@ -314,8 +315,7 @@ class Predictor:
         EpcliError
             One class missing, or fewer labeled pairs than ``shots``.
         """
-        if not 0.0 < target_recall <= 1.0:
-            raise UsageError(f"target recall must be in (0, 1], got {target_recall}")
+        check_target_recall(target_recall)
         self.check_windows(support)
         y_all = np.asarray(support.label)
         pos = np.flatnonzero(y_all == 1)

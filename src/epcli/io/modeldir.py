@@ -28,10 +28,7 @@ is JSON.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -42,37 +39,26 @@ from typing import Any
 import epcli
 from epcli.core.errors import EpcliError, UsageError
 from epcli.core.schema import ALL_KINDS, TORCH_KINDS
-
-CONFIG = "config.json"
-WEIGHTS = "weights.pt"
-PARAMS = "params.json"
-HISTORY = "history.tsv"
-CARD = "model_card.json"
-CELL_PROTOTYPES = "cell_prototypes.json"
-TRAIN_STATE = "train_state.pt"
-MARKER = "epcli_model.json"
-INCOMPLETE = "INCOMPLETE"
-#: Every name an epcli model directory may hold; ``--force`` refuses a directory with others.
-KNOWN_FILES = (
-    CONFIG,
-    WEIGHTS,
-    PARAMS,
-    HISTORY,
+from epcli.io.marker import (
     CARD,
     CELL_PROTOTYPES,
-    TRAIN_STATE,
-    MARKER,
+    CONFIG,
+    CONFIG_FORMAT,
+    HISTORY,
     INCOMPLETE,
+    KNOWN_FILES,
+    MARKER,
+    PARAMS,
+    TRAIN_STATE,
+    WEIGHTS,
+    check_replaceable,
+    is_model_dir,
+    mark_incomplete,
+    marker_bytes,
+    read_marker,
 )
-#: ``epcli_model.json`` format marker.
-MARKER_FORMAT = "epcli-model-dir"
+from epcli.io.serialize import fingerprint_bytes, history_tsv, json_bytes, torch_bytes
 
-#: Model kinds backed by torch weights.
-#: Model kinds backed by scikit-learn parameters in JSON.
-#: Every model kind a model directory may hold.
-
-#: ``config.json`` format marker and version.
-CONFIG_FORMAT = "epcli-model"
 CONFIG_VERSION = 1
 
 #: Environment variable naming the default model directory.
@@ -123,82 +109,6 @@ class LoadedModel:
 
 
 # ------------------------------------------------------------------------- helpers
-def fingerprint_bytes(config_bytes: bytes, payload_bytes: bytes) -> str:
-    """Model fingerprint: sha256 over the ``config.json`` bytes then the payload bytes.
-
-    Parameters
-    ----------
-    config_bytes : bytes
-        Content of ``config.json``.
-    payload_bytes : bytes
-        Content of ``weights.pt`` or ``params.json``.
-
-    Returns
-    -------
-    str
-        The first 16 hex digits.
-    """
-    h = hashlib.sha256()
-    h.update(config_bytes)
-    h.update(payload_bytes)
-    return h.hexdigest()[:16]
-
-
-def _json_bytes(obj: Any) -> bytes:
-    return (json.dumps(_jsonable(obj), indent=2, sort_keys=False, allow_nan=False) + "\n").encode(
-        "utf-8"
-    )
-
-
-def _jsonable(obj: Any) -> Any:
-    """Turn numpy scalars/arrays, paths and non-finite floats into JSON-able values."""
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.bool_,)):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def _history_tsv(history: list[dict[str, Any]]) -> bytes:
-    cols: list[str] = []
-    for row in history:
-        for k in row:
-            if k not in cols:
-                cols.append(k)
-    lines = ["\t".join(cols)]
-    for row in history:
-        vals = []
-        for c in cols:
-            v = row.get(c)
-            if v is None:
-                vals.append("NA")
-            elif isinstance(v, float):
-                vals.append("NA" if not math.isfinite(v) else f"{v:.6g}")
-            else:
-                vals.append(str(v))
-        lines.append("\t".join(vals))
-    return ("\n".join(lines) + "\n").encode("utf-8")
-
-
-def _torch_bytes(obj: Any) -> bytes:
-    import torch
-
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
 
 
 # -------------------------------------------------------------------------- saving
@@ -272,12 +182,12 @@ def save_model_dir(
     if kind in TORCH_KINDS:
         if state_dict is None:
             raise ValueError("a torch model needs a state_dict")
-        payload = _torch_bytes({k: v.detach().cpu().contiguous() for k, v in state_dict.items()})
+        payload = torch_bytes({k: v.detach().cpu().contiguous() for k, v in state_dict.items()})
         payload_name = WEIGHTS
     else:
         if params is None:
             raise ValueError("a baseline model needs params")
-        payload = _json_bytes(params)
+        payload = json_bytes(params)
         payload_name = PARAMS
     fp = fingerprint_bytes(config_bytes, payload)
     card = dict(model_card)
@@ -287,13 +197,13 @@ def save_model_dir(
     files = {
         CONFIG: config_bytes,
         payload_name: payload,
-        HISTORY: _history_tsv(history),
-        CARD: _json_bytes(card),
+        HISTORY: history_tsv(history),
+        CARD: json_bytes(card),
     }
     if cell_prototypes:
-        files[CELL_PROTOTYPES] = _json_bytes({"model_fingerprint": fp, "cells": cell_prototypes})
+        files[CELL_PROTOTYPES] = json_bytes({"model_fingerprint": fp, "cells": cell_prototypes})
     if train_state is not None:
-        files[TRAIN_STATE] = _torch_bytes(train_state)
+        files[TRAIN_STATE] = torch_bytes(train_state)
     if out.exists():
         check_replaceable(out)
         _write_in_place(out, files)
@@ -303,7 +213,7 @@ def save_model_dir(
         tmp.chmod(_dir_mode())  # mkdtemp makes 0700; a model dir is as readable as any folder
         for name, data in files.items():
             (tmp / name).write_bytes(data)
-        (tmp / MARKER).write_bytes(_marker_bytes("complete"))
+        (tmp / MARKER).write_bytes(marker_bytes("complete"))
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -332,7 +242,7 @@ def config_json_bytes(
     }
     if model_config is not None:
         config["model"] = model_config
-    return _json_bytes(config)
+    return json_bytes(config)
 
 
 def _write_in_place(out: Path, files: dict[str, bytes]) -> None:
@@ -348,92 +258,9 @@ def _write_in_place(out: Path, files: dict[str, bytes]) -> None:
         if name not in files and name not in (MARKER, INCOMPLETE):
             with contextlib.suppress(FileNotFoundError):
                 (out / name).unlink()
-    write_bytes_atomic(out / MARKER, _marker_bytes("complete"))
+    write_bytes_atomic(out / MARKER, marker_bytes("complete"))
     with contextlib.suppress(FileNotFoundError):
         (out / INCOMPLETE).unlink()
-
-
-# -------------------------------------------------------------------------- marker
-def _marker_bytes(status: str, **info: Any) -> bytes:
-    return _json_bytes(
-        {
-            "format": MARKER_FORMAT,
-            "version": 1,
-            "status": status,
-            "epcli_version": epcli.__version__,
-            **info,
-        }
-    )
-
-
-def read_marker(path: str | os.PathLike) -> dict[str, Any] | None:
-    """The directory's ``epcli_model.json`` as a dict, or None when absent or unreadable."""
-    try:
-        d = json.loads((Path(path) / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return d if isinstance(d, dict) and d.get("format") == MARKER_FORMAT else None
-
-
-def mark_incomplete(path: str | os.PathLike, note: str | None = None, **info: Any) -> None:
-    """Mark a model directory as not (yet) a finished model: the marker's status and a short
-    ``INCOMPLETE`` note for whoever lists the folder."""
-    from epcli.io.files import write_bytes_atomic
-
-    p = Path(path)
-    write_bytes_atomic(p / MARKER, _marker_bytes("incomplete", **info))
-    text = note or "This model directory is incomplete: training has not finished.\n"
-    write_bytes_atomic(p / INCOMPLETE, text.encode("utf-8"))
-
-
-def is_model_dir(path: str | os.PathLike) -> bool:
-    """True for a directory epcli made: it has the marker, or (written before markers
-    existed) a ``config.json`` with format ``epcli-model``."""
-    p = Path(path)
-    if read_marker(p) is not None:
-        return True
-    try:
-        d = json.loads((p / CONFIG).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(d, dict) and d.get("format") == CONFIG_FORMAT
-
-
-def _list(names: list[str]) -> str:
-    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-
-
-def check_replaceable(path: str | os.PathLike) -> None:
-    """Raise :class:`UsageError` unless ``--force`` may replace ``path``: an epcli model
-    directory holding nothing but model files (leftover temporary files included).
-
-    Raises
-    ------
-    UsageError
-        Naming what the directory holds, when it is not a model directory or holds other
-        files; nothing is deleted.
-    """
-    p = Path(path)
-    entries = sorted(e.name for e in p.iterdir())
-    if not entries:
-        return
-    if not is_model_dir(p):
-        shown = _list(entries)
-        raise UsageError(
-            f"--force replaces only an epcli model directory, and this is not one (it holds "
-            f"{shown})",
-            path=p,
-            hint="choose a new -o directory; nothing was deleted",
-        )
-    leftover = [e for e in entries if e.startswith(".") and e.endswith(".tmp")]
-    other = [e for e in entries if e not in KNOWN_FILES and e not in leftover]
-    if other:
-        shown = _list(other)
-        raise UsageError(
-            f"--force would delete files that epcli did not write: {shown}",
-            path=p,
-            hint="move them out of the model directory, or choose a new -o; nothing was deleted",
-        )
 
 
 def _dir_mode() -> int:
@@ -490,6 +317,39 @@ def _load_torch(path: Path, what: str) -> Any:
         ) from None
 
 
+def _read_config(p: Path) -> tuple[dict[str, Any], str, dict[str, int]]:
+    """A model directory's ``config.json``: checked format, version, kind and windows."""
+    config = _read_json(p / CONFIG, CONFIG)
+    if not isinstance(config, dict) or config.get("format") != CONFIG_FORMAT:
+        raise EpcliError(
+            f"not an epcli model directory ({CONFIG} has no format {CONFIG_FORMAT!r})",
+            path=p / CONFIG,
+        )
+    if int(config.get("version", 0)) > CONFIG_VERSION:
+        raise EpcliError(
+            f"model format version {config.get('version')} is newer than this epcli supports "
+            f"({CONFIG_VERSION})",
+            path=p / CONFIG,
+            hint="upgrade epcli",
+        )
+    kind = config.get("model_kind")
+    if kind not in ALL_KINDS:
+        raise EpcliError(
+            f"unknown model kind {kind!r} in {CONFIG}",
+            path=p / CONFIG,
+            hint="known kinds: " + ", ".join(ALL_KINDS),
+        )
+    windows = config.get("windows") or {}
+    try:
+        windows = {"enhancer": int(windows["enhancer"]), "promoter": int(windows["promoter"])}
+    except (KeyError, TypeError, ValueError):
+        raise EpcliError(
+            f"corrupt model directory: {CONFIG} lacks windows {{enhancer, promoter}}",
+            path=p / CONFIG,
+        ) from None
+    return config, kind, windows
+
+
 def load_model_dir(
     path: str | os.PathLike, verify: bool = True, allow_incomplete: bool = False
 ) -> LoadedModel:
@@ -526,34 +386,7 @@ def load_model_dir(
     incomplete = marker is not None and marker.get("status") != "complete"
     if incomplete:
         _check_incomplete(p, marker, allow_incomplete)
-    config = _read_json(p / CONFIG, CONFIG)
-    if not isinstance(config, dict) or config.get("format") != CONFIG_FORMAT:
-        raise EpcliError(
-            f"not an epcli model directory ({CONFIG} has no format {CONFIG_FORMAT!r})",
-            path=p / CONFIG,
-        )
-    if int(config.get("version", 0)) > CONFIG_VERSION:
-        raise EpcliError(
-            f"model format version {config.get('version')} is newer than this epcli supports "
-            f"({CONFIG_VERSION})",
-            path=p / CONFIG,
-            hint="upgrade epcli",
-        )
-    kind = config.get("model_kind")
-    if kind not in ALL_KINDS:
-        raise EpcliError(
-            f"unknown model kind {kind!r} in {CONFIG}",
-            path=p / CONFIG,
-            hint="known kinds: " + ", ".join(ALL_KINDS),
-        )
-    windows = config.get("windows") or {}
-    try:
-        windows = {"enhancer": int(windows["enhancer"]), "promoter": int(windows["promoter"])}
-    except (KeyError, TypeError, ValueError):
-        raise EpcliError(
-            f"corrupt model directory: {CONFIG} lacks windows {{enhancer, promoter}}",
-            path=p / CONFIG,
-        ) from None
+    config, kind, windows = _read_config(p)
     state_dict = params = None
     if kind in TORCH_KINDS:
         payload_path = p / WEIGHTS

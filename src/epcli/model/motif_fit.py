@@ -168,11 +168,11 @@ def _seed_interaction(model, se, sp, pr: _Pairs, n_e: int, n_p: int) -> None:
     rm = torch.zeros(n_e, n_p).index_put_((pr.ei, pr.pi), r, accumulate=True)
     ze, zp = model.act_e(se), model.act_p(sp)
     c = ze.T @ rm @ zp / pr.y.numel()  # (F, F)
-    w0 = torch.zeros_like(c)
+    w_seed = torch.zeros_like(c)
     for i, j in screen_pairs(c, ze, zp, SEED_PAIRS):
-        w0[i, j] = c[i, j]
+        w_seed[i, j] = c[i, j]
     rank = model.u.shape[0]
-    u, s, vh = torch.linalg.svd(w0, full_matrices=False)
+    u, s, vh = torch.linalg.svd(w_seed, full_matrices=False)
     scale = 0.3 / s[0].clamp(min=1e-8)  # the strongest seeded pair starts at weight 0.3
     root = (s[:rank] * scale).sqrt()
     model.u.copy_((u[:, :rank] * root).T)
@@ -264,9 +264,9 @@ def warm_start(
             log(f"warm start: L1 {lam:.3g}: held-out block AUPR {a:.3f}, {n_act} motifs")
             if a > best:
                 best, result.sparsity = a, lam
-    pa = pairs(np.arange(labels.size))
-    _fit_u_i(model, se, sp, pa, result.sparsity, fit_act=True)
-    _init_gates(model, se, sp, pa, torch.as_tensor(cells), result.sparsity)
+    all_pairs = pairs(np.arange(labels.size))
+    _fit_u_i(model, se, sp, all_pairs, result.sparsity, fit_act=True)
+    _init_gates(model, se, sp, all_pairs, torch.as_tensor(cells), result.sparsity)
     if held.size:
         result.re_scale = _init_re_scale(model, se, sp, labels, cells, pairs, fit_rows, held)
         log(f"warm start: R_E scale {result.re_scale:g} (simulated {RE_SHOTS}-shot episodes)")

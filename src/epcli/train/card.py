@@ -60,9 +60,9 @@ def _zero_shot_aupr(model, sub: PairData, plan: ValPlan, y: np.ndarray, cfg, **k
     return nanmean(aupr(y[cp.idx], logit[cp.idx]) for cp in plan.cells)
 
 
-def _re_variance_share(pv: SetValidation) -> float:
+def _re_variance_share(primary: SetValidation) -> float:
     """var(R_E) / (var(U_I) + var(R_E)) over the cells' adapted scores (NaN without)."""
-    adapted = [d.adapted for d in pv.cells.values() if d.adapted is not None]
+    adapted = [d.adapted for d in primary.cells.values() if d.adapted is not None]
     if not adapted:
         return float("nan")
     u = np.concatenate([a["u_i"] for a in adapted])
@@ -71,43 +71,47 @@ def _re_variance_share(pv: SetValidation) -> float:
     return float(r.var() / denom) if denom > 0 else float("nan")
 
 
-def _measured_components(ci: CardInputs, pv: SetValidation, plan: ValPlan) -> dict[str, Any]:
+def _measured_components(ci: CardInputs, primary: SetValidation, plan: ValPlan) -> dict[str, Any]:
     """Each part's measured contribution on the primary validation set."""
     model, cfg, mcfg = ci.model, ci.cfg, ci.mcfg
     is_prism = cfg.model in PROTOTYPE_KINDS
     y = np.asarray(ci.data.label)[plan.rows]
     sub = ci.data.subset(plan.rows)
-    a_nod = _zero_shot_aupr(model, sub, plan, y, cfg, zero_distance=True)
+    aupr_no_distance = _zero_shot_aupr(model, sub, plan, y, cfg, zero_distance=True)
     comps: dict[str, Any] = {
         "distance": {
             "enabled": bool(mcfg.use_distance),
-            "aupr_full": pv.aupr_zero_shot,
-            "aupr_distance_zeroed": a_nod,
-            "contribution": _diff(pv.aupr_zero_shot, a_nod),
+            "aupr_full": primary.aupr_zero_shot,
+            "aupr_distance_zeroed": aupr_no_distance,
+            "contribution": _diff(primary.aupr_zero_shot, aupr_no_distance),
         },
         "r_e": {
             "enabled": bool(is_prism and mcfg.use_re),
-            "aupr_adapted": pv.aupr_adapted,
-            "aupr_r_e_zeroed": pv.aupr_u_i,
-            "contribution": _diff(pv.aupr_adapted, pv.aupr_u_i),
-            "logit_variance_share": _re_variance_share(pv),
+            "aupr_adapted": primary.aupr_adapted,
+            "aupr_r_e_zeroed": primary.aupr_u_i,
+            "contribution": _diff(primary.aupr_adapted, primary.aupr_u_i),
+            "logit_variance_share": _re_variance_share(primary),
             "note": "R_E zeroed ranks pairs as U_I alone; share = var(R_E) / (var(U_I) + "
             "var(R_E)) with adapted prototypes",
         },
         "prototypes": {
             "enabled": bool(is_prism and mcfg.use_re),
-            "aupr_zero_shot": pv.aupr_zero_shot_rest,
-            "aupr_adapted": pv.aupr_adapted,
-            "contribution": _diff(pv.aupr_adapted, pv.aupr_zero_shot_rest),
+            "aupr_zero_shot": primary.aupr_zero_shot_rest,
+            "aupr_adapted": primary.aupr_adapted,
+            "contribution": _diff(primary.aupr_adapted, primary.aupr_zero_shot_rest),
             "note": f"adapted = prototype from {cfg.support_size} labeled pairs of the cell; "
             "both AUPRs on the cell's pairs outside that support set",
         },
         "aux_ui_loss": {
             "enabled": cfg.loss_aux_ui > 0,
             "weight": cfg.loss_aux_ui,
-            "aupr_u_i_alone": pv.aupr_u_i,
+            "aupr_u_i_alone": primary.aupr_u_i,
         },
-        "hsic": {"enabled": cfg.loss_hsic > 0, "weight": cfg.loss_hsic, "hsic_validation": pv.hsic},
+        "hsic": {
+            "enabled": cfg.loss_hsic > 0,
+            "weight": cfg.loss_hsic,
+            "hsic_validation": primary.hsic,
+        },
     }
     # RC consistency: score reverse-complemented anchors
     rc = dataclasses.replace(
@@ -117,12 +121,12 @@ def _measured_components(ci: CardInputs, pv: SetValidation, plan: ValPlan) -> di
     rc_logit = score_features(model, rcf, None)["logit"]
     comps["rc_augmentation"] = {
         "enabled": bool(cfg.rc_aug),
-        "aupr_forward": pv.aupr_zero_shot,
+        "aupr_forward": primary.aupr_zero_shot,
         "aupr_reverse_complement": nanmean(aupr(y[cp.idx], rc_logit[cp.idx]) for cp in plan.cells),
-        "mean_abs_logit_change": float(np.mean(np.abs(rc_logit - pv.zero_shot["logit"]))),
+        "mean_abs_logit_change": float(np.mean(np.abs(rc_logit - primary.zero_shot["logit"]))),
     }
     if hasattr(model, "scanner"):
-        comps.update(motif_components(model, sub, y, plan, pv, cfg, mcfg))
+        comps.update(motif_components(model, sub, y, plan, primary, cfg, mcfg))
     return comps
 
 
@@ -150,14 +154,14 @@ def model_card(ci: CardInputs, log: Log) -> dict[str, Any]:
     model, data, cfg = ci.model, ci.data, ci.cfg
     val = validate_torch(model, data, ci.plans, cfg, detail=True)
     dist = distance_auprs(data, ci.split, cfg, ci.plans)
-    primary = primary_set(val)
+    primary_name = primary_set(val)
     comps: dict[str, Any] = {}
     collapse = collapse_check(np.zeros(0))
-    if primary is not None:
-        pv, plan = val[primary], ci.plans[primary]
-        comps = _measured_components(ci, pv, plan)
+    if primary_name is not None:
+        primary, plan = val[primary_name], ci.plans[primary_name]
+        comps = _measured_components(ci, primary, plan)
         y = np.asarray(data.label)[plan.rows]
-        collapse = collapse_check(sigmoid(pv.zero_shot["logit"]), y)
+        collapse = collapse_check(sigmoid(primary.zero_shot["logit"]), y)
     if hasattr(model, "scanner"):
         comps.pop("rc_augmentation", None)  # scans are strand-symmetric by construction
     comps.update(_fixed_components(ci))
@@ -179,7 +183,7 @@ def model_card(ci: CardInputs, log: Log) -> dict[str, Any]:
         "validation": {name: v.to_dict() for name, v in val.items()},
         "temperature": float(model.temperature().detach().float().cpu()),
         "early_stopping": {
-            "set": primary,
+            "set": primary_name,
             "metric": "mean zero-shot AUPR over cells",
             "best_epoch": ci.best_epoch,
             "best_value": ci.best_value if np.isfinite(ci.best_value) else None,
@@ -205,7 +209,7 @@ def motif_set_card(mcfg) -> dict[str, Any]:
     }
 
 
-def motif_components(model, sub: PairData, y, plan, pv, cfg, mcfg) -> dict[str, Any]:
+def motif_components(model, sub: PairData, y, plan, primary, cfg, mcfg) -> dict[str, Any]:
     """Measured contribution of each part of the motif model (zero-shot AUPR without it)."""
 
     def zs_aupr() -> float:
@@ -213,7 +217,7 @@ def motif_components(model, sub: PairData, y, plan, pv, cfg, mcfg) -> dict[str, 
         logit = score_features(model, f, None)["logit"]
         return nanmean(aupr(y[cp.idx], logit[cp.idx]) for cp in plan.cells)
 
-    full = pv.aupr_zero_shot
+    full = primary.aupr_zero_shot
     out: dict[str, Any] = {}
     parts = {
         "enhancer_motifs": True,

@@ -37,20 +37,18 @@ import numpy as np
 import epcli
 from epcli.core.errors import EpcliError, UsageError
 from epcli.io.files import StopRequest, deferred_signals, write_bytes_atomic
-from epcli.io.modeldir import (
+from epcli.io.marker import (
     CONFIG,
     HISTORY,
     KNOWN_FILES,
     MARKER,
     TRAIN_STATE,
     WEIGHTS,
-    _history_tsv,
-    _torch_bytes,
-    config_json_bytes,
-    load_train_state,
     mark_incomplete,
     read_marker,
 )
+from epcli.io.modeldir import config_json_bytes, load_train_state
+from epcli.io.serialize import history_tsv, torch_bytes
 
 #: ``train_state.pt`` format marker and version.
 CHECKPOINT_FORMAT = "epcli-checkpoint"
@@ -349,11 +347,11 @@ class Checkpointer:
         if self.rank != 0:
             return
         state = self.state(epoch=epoch, best_state=best_state, **kw)
-        write_bytes_atomic(self.out / TRAIN_STATE, _torch_bytes(state))
+        write_bytes_atomic(self.out / TRAIN_STATE, torch_bytes(state))
         if best_state is not None and kw.get("best_epoch", -1) > 0:
             weights = {k: v.detach().cpu().contiguous() for k, v in best_state.items()}
-            write_bytes_atomic(self.out / WEIGHTS, _torch_bytes(weights))
-        write_bytes_atomic(self.out / HISTORY, _history_tsv(kw.get("history", [])))
+            write_bytes_atomic(self.out / WEIGHTS, torch_bytes(weights))
+        write_bytes_atomic(self.out / HISTORY, history_tsv(kw.get("history", [])))
         self._mark(epoch + 1, kw.get("best_epoch"))
 
     def stop_if_requested(
@@ -390,7 +388,7 @@ class Checkpointer:
                     "n_pairs_seen": int(n_pairs_seen),
                 }
                 state = self.state(epoch=epoch - 1, in_epoch=in_epoch, **kw)
-                write_bytes_atomic(self.out / TRAIN_STATE, _torch_bytes(state))
+                write_bytes_atomic(self.out / TRAIN_STATE, torch_bytes(state))
         elif step is not None:
             where = f"in epoch {epoch + 1}; the checkpoint of epoch {epoch} is kept"
         has_ckpt = (self.out / TRAIN_STATE).is_file()

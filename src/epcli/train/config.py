@@ -11,6 +11,7 @@ from typing import Any
 from epcli.core.checks import check_type
 from epcli.core.errors import EpcliError, UsageError
 from epcli.core.schema import ALL_KINDS
+from epcli.inference.device import DEVICE_HELP, check_device_name
 
 #: Names of the validation sets.
 VAL_CELLS = "heldout_cells"
@@ -166,9 +167,10 @@ class TrainConfig:
                 raise bad(name, "a finite number >= 0")
         if self.loss_bce + self.loss_rank == 0:
             raise bad("loss_bce", "loss_bce and loss_rank cannot both be 0")
-        dev = self.device.lower()
-        if not (dev in ("auto", "cpu", "cuda") or dev.startswith("cuda:")):
-            raise bad("device", "auto, cpu or cuda")
+        try:
+            check_device_name(self.device)
+        except UsageError:
+            raise bad("device", DEVICE_HELP) from None
         if self.num_threads is not None and self.num_threads < 1:
             raise bad("num_threads", "an integer >= 1")
         if not 1 <= self.kmer_k <= 8:

@@ -123,6 +123,108 @@ class Split:
         }
 
 
+def _choose_val_cells(
+    data: PairData, cfg: TrainConfig, present: list[int], desc: list[str]
+) -> list[int]:
+    """Validation cell indices: ``cfg.val_cells``, or one drawn (seeded) among >= 3 cells."""
+    if cfg.val_cells is not None:
+        unknown = [c for c in cfg.val_cells if c not in data.cells]
+        if unknown:
+            raise UsageError(
+                "unknown validation cell(s): " + ", ".join(unknown),
+                hint="cells in the data: " + ", ".join(data.cells or ["(none)"]),
+            )
+        val_ids = sorted({data.cells.index(c) for c in cfg.val_cells})
+        if val_ids:
+            desc.append("validation cells: " + ", ".join(cell_name(data, c) for c in val_ids))
+        return val_ids
+    known = [c for c in present if c >= 0]
+    if len(known) < 3:
+        return []
+    lab = labeled_mask(data)
+    cell_idx = np.asarray(data.cell_idx, dtype=np.int64)
+    y = np.asarray(data.label)
+    both = [c for c in known if {0, 1} <= set(np.unique(y[lab & (cell_idx == c)]))]
+    pool = both or known
+    rng = np.random.default_rng([cfg.seed, 1])
+    val_ids = [int(rng.choice(pool))]
+    desc.append(
+        f"validation cell: {cell_name(data, val_ids[0])} (chosen automatically among "
+        f"{len(known)} cells; set val_cells to choose)"
+    )
+    return val_ids
+
+
+def _choose_val_chroms(
+    chrom: np.ndarray, lab: np.ndarray, cfg: TrainConfig, desc: list[str]
+) -> list[str] | None:
+    """Held-out chromosomes: ``cfg.val_chroms``, or drawn (seeded) until about
+    ``val_block_frac`` of the labeled pairs when >= 3 chromosomes have labels; None: blocks."""
+    chroms_lab = sorted(set(chrom[lab].tolist()))
+    if cfg.val_chroms:
+        all_chroms = sorted(set(chrom.tolist()))
+        unknown = [c for c in cfg.val_chroms if c not in all_chroms]
+        if unknown:
+            raise UsageError(
+                "unknown validation chromosome(s): " + ", ".join(unknown),
+                hint="chromosomes in the data: " + ", ".join(all_chroms),
+            )
+        val_chroms = sorted(set(cfg.val_chroms))
+        if not set(chroms_lab) - set(val_chroms):
+            raise UsageError(
+                "every chromosome with labeled pairs is held out; none is left to train on",
+                hint="chromosomes in the data: " + ", ".join(chroms_lab),
+            )
+        desc.append("held-out region: chromosomes " + ", ".join(val_chroms))
+        return val_chroms
+    if len(chroms_lab) < 3:
+        return None
+    counts = {c: int((lab & (chrom == c)).sum()) for c in chroms_lab}
+    total = sum(counts.values())
+    order = np.random.default_rng([cfg.seed, 2]).permutation(len(chroms_lab))
+    val_chroms: list[str] = []
+    acc = 0
+    for i in order:
+        if acc >= cfg.val_block_frac * total or len(val_chroms) == len(chroms_lab) - 1:
+            break
+        val_chroms.append(chroms_lab[i])
+        acc += counts[chroms_lab[i]]
+    val_chroms.sort()
+    desc.append(
+        f"held-out region: chromosomes {', '.join(val_chroms)} ({acc} of {total} labeled "
+        "pairs; chosen automatically, set val_chroms to choose)"
+    )
+    return val_chroms
+
+
+def _block_region(
+    data: PairData, chrom: np.ndarray, lab: np.ndarray, cfg: TrainConfig, desc: list[str]
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Block mode: the last ``val_block_frac`` of each chromosome's pairs by enhancer
+    midpoint. Returns the region of each pair (0 train, 1 validation, 2 straddling) and
+    each chromosome's cut (bp)."""
+    region = np.zeros(data.n_pairs, dtype=np.int8)
+    chroms_lab = sorted(set(chrom[lab].tolist()))
+    enh_mid = np.asarray(data.enh_mid, dtype=np.int64)
+    pro_mid = np.asarray(data.pro_mid, dtype=np.int64)
+    block_cuts: dict[str, int] = {}
+    for c in chroms_lab:
+        on = chrom == c
+        mids = np.sort(enh_mid[on & lab])
+        cut = int(mids[min(int(math.floor((1 - cfg.val_block_frac) * mids.size)), mids.size - 1)])
+        block_cuts[c] = cut
+        e_val = enh_mid[on] >= cut
+        p_val = pro_mid[on] >= cut
+        region[on] = np.where(e_val & p_val, 1, np.where(~e_val & ~p_val, 0, 2))
+    desc.append(
+        f"held-out region: the last {cfg.val_block_frac:.0%} of each chromosome's pairs by "
+        "enhancer midpoint ("
+        + ", ".join(f"{c} >= {v:,}" for c, v in block_cuts.items())
+        + f"), as the data spans {len(chroms_lab)} chromosome(s)"
+    )
+    return region, block_cuts
+
+
 def make_split(data: PairData, cfg: TrainConfig) -> Split:
     """Hold out validation cells and a genome region.
 
@@ -142,39 +244,12 @@ def make_split(data: PairData, cfg: TrainConfig) -> Split:
         Unknown validation cell or chromosome (the valid names are listed), or no cell /
         chromosome left for training.
     """
-    n = data.n_pairs
     lab = labeled_mask(data)
     cell_idx = np.asarray(data.cell_idx, dtype=np.int64)
     chrom = chrom_names(data.chrom)
     present = sorted({int(c) for c in np.unique(cell_idx[lab])})
-    present_names = [cell_name(data, c) for c in present]
     desc: list[str] = []
-
-    # ---- cells
-    if cfg.val_cells is not None:
-        unknown = [c for c in cfg.val_cells if c not in data.cells]
-        if unknown:
-            raise UsageError(
-                "unknown validation cell(s): " + ", ".join(unknown),
-                hint="cells in the data: " + ", ".join(data.cells or ["(none)"]),
-            )
-        val_ids = sorted({data.cells.index(c) for c in cfg.val_cells})
-        if val_ids:
-            desc.append("validation cells: " + ", ".join(cell_name(data, c) for c in val_ids))
-    else:
-        known = [c for c in present if c >= 0]
-        if len(known) >= 3:
-            y = np.asarray(data.label)
-            both = [c for c in known if {0, 1} <= set(np.unique(y[lab & (cell_idx == c)]))]
-            pool = both or known
-            rng = np.random.default_rng([cfg.seed, 1])
-            val_ids = [int(rng.choice(pool))]
-            desc.append(
-                f"validation cell: {cell_name(data, val_ids[0])} (chosen automatically among "
-                f"{len(known)} cells; set val_cells to choose)"
-            )
-        else:
-            val_ids = []
+    val_ids = _choose_val_cells(data, cfg, present, desc)
     if not val_ids:
         desc.append(
             f"no held-out cell ({len(present)} cell(s) with labels); validating on the "
@@ -184,79 +259,25 @@ def make_split(data: PairData, cfg: TrainConfig) -> Split:
     if not train_cells:
         raise UsageError(
             "every cell with labels is a validation cell; no cell is left to train on",
-            hint="cells in the data: " + ", ".join(present_names),
+            hint="cells in the data: " + ", ".join(cell_name(data, c) for c in present),
         )
     in_val_cell = np.isin(cell_idx, val_ids)
-
-    # ---- region: 0 train, 1 validation, 2 straddling
-    region = np.zeros(n, dtype=np.int8)
-    chroms_lab = sorted(set(chrom[lab].tolist()))
+    # region: 0 train, 1 validation, 2 straddling
+    val_chroms = _choose_val_chroms(chrom, lab, cfg, desc)
     block_cuts: dict[str, int] = {}
-    val_chroms: list[str] = []
-    if cfg.val_chroms:
-        all_chroms = sorted(set(chrom.tolist()))
-        unknown = [c for c in cfg.val_chroms if c not in all_chroms]
-        if unknown:
-            raise UsageError(
-                "unknown validation chromosome(s): " + ", ".join(unknown),
-                hint="chromosomes in the data: " + ", ".join(all_chroms),
-            )
-        val_chroms = sorted(set(cfg.val_chroms))
-        if not set(chroms_lab) - set(val_chroms):
-            raise UsageError(
-                "every chromosome with labeled pairs is held out; none is left to train on",
-                hint="chromosomes in the data: " + ", ".join(chroms_lab),
-            )
-        mode = "chromosomes"
-        desc.append("held-out region: chromosomes " + ", ".join(val_chroms))
-    elif len(chroms_lab) >= 3:
-        counts = {c: int((lab & (chrom == c)).sum()) for c in chroms_lab}
-        total = sum(counts.values())
-        order = np.random.default_rng([cfg.seed, 2]).permutation(len(chroms_lab))
-        acc = 0
-        for i in order:
-            if acc >= cfg.val_block_frac * total or len(val_chroms) == len(chroms_lab) - 1:
-                break
-            val_chroms.append(chroms_lab[i])
-            acc += counts[chroms_lab[i]]
-        val_chroms.sort()
-        mode = "chromosomes"
-        desc.append(
-            f"held-out region: chromosomes {', '.join(val_chroms)} ({acc} of {total} labeled "
-            "pairs; chosen automatically, set val_chroms to choose)"
-        )
+    if val_chroms is None:
+        mode, val_chroms = "blocks", []
+        region, block_cuts = _block_region(data, chrom, lab, cfg, desc)
     else:
-        mode = "blocks"
-        enh_mid = np.asarray(data.enh_mid, dtype=np.int64)
-        pro_mid = np.asarray(data.pro_mid, dtype=np.int64)
-        for c in chroms_lab:
-            on = chrom == c
-            mids = np.sort(enh_mid[on & lab])
-            cut = int(
-                mids[min(int(math.floor((1 - cfg.val_block_frac) * mids.size)), mids.size - 1)]
-            )
-            block_cuts[c] = cut
-            e_val = enh_mid[on] >= cut
-            p_val = pro_mid[on] >= cut
-            region[on] = np.where(e_val & p_val, 1, np.where(~e_val & ~p_val, 0, 2))
-        desc.append(
-            f"held-out region: the last {cfg.val_block_frac:.0%} of each chromosome's pairs by "
-            "enhancer midpoint ("
-            + ", ".join(f"{c} >= {v:,}" for c, v in block_cuts.items())
-            + f"), as the data spans {len(chroms_lab)} chromosome(s)"
-        )
-    if mode == "chromosomes":
-        region[np.isin(chrom, val_chroms)] = 1
-
+        mode = "chromosomes"
+        region = np.isin(chrom, val_chroms).astype(np.int8)
     train = lab & ~in_val_cell & (region == 0)
-    held_cells = lab & in_val_cell & (region == 1)
-    held_region = lab & ~in_val_cell & (region == 1)
     n_strad = int((lab & (region == 2)).sum())
     n_unused = int((lab & in_val_cell & (region == 0)).sum())
     val_rows: dict[str, np.ndarray] = {}
     if val_ids:
-        val_rows[VAL_CELLS] = np.flatnonzero(held_cells)
-    val_rows[VAL_REGION] = np.flatnonzero(held_region)
+        val_rows[VAL_CELLS] = np.flatnonzero(lab & in_val_cell & (region == 1))
+    val_rows[VAL_REGION] = np.flatnonzero(lab & ~in_val_cell & (region == 1))
     counts = (
         f"pairs: {int(train.sum())} training, "
         + ", ".join(f"{int(v.size)} {k}" for k, v in val_rows.items())

@@ -113,13 +113,13 @@ def step_loss(
         loss = F.binary_cross_entropy_with_logits(out["logit"], yq.float())
         return loss, {"bce": float(loss.detach()), "total": float(loss.detach())}
     q_ep = torch.from_numpy(batch.episode.astype(np.int64)).to(labels.device)[~is_sup]
-    w0 = dataclasses.replace(weights, hsic=0.0)
+    no_hsic = dataclasses.replace(weights, hsic=0.0)
     losses, parts_list = [], []
     for i in range(batch.n_episodes):
         m = q_ep == i
-        lo, pa = episode_loss({k: v[m] for k, v in out.items()}, yq[m], None, w0)
-        losses.append(lo)
-        parts_list.append(pa)
+        ep_loss, ep_parts = episode_loss({k: v[m] for k, v in out.items()}, yq[m], None, no_hsic)
+        losses.append(ep_loss)
+        parts_list.append(ep_parts)
     loss = torch.stack(losses).mean()
     parts = {k: float(np.mean([p[k] for p in parts_list])) for k in parts_list[0]}
     if weights.hsic > 0:
