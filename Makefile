@@ -51,8 +51,8 @@ bench-quick: setup
 	$(PY) benchmarks/run.py --quick -o $(BENCH_OUT)_quick --force
 
 lint: setup
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks conftest.py
+	$(VENV)/bin/ruff format --check src tests benchmarks conftest.py
 
 clean:
 	rm -rf $(DEMO_OUT) bench_out build dist src/*.egg-info .pytest_cache

@@ -17,7 +17,6 @@ import pytest
 
 from epcli.core import schema
 from epcli.core.errors import EpcliError, UsageError
-from epcli.core.intervals import overlaps_any
 from epcli.io.bedpe import read_bedpe
 from epcli_bench.convert import (
     BENGI_COLUMNS,
@@ -218,31 +217,6 @@ def test_leakage_cell_only_split_is_nonzero(bengi_hic):
     assert fig["promoter_seen"] > 0.1
     assert fig["enhancer_seen"] > 0.0
     assert fig["promoter_overlap"] >= fig["promoter_seen"]
-
-
-def test_overlaps_match_brute_force():
-    rng = np.random.default_rng(0)
-
-    def intervals(n: int) -> pd.DataFrame:
-        start = rng.integers(0, 5000, n)
-        return pd.DataFrame(
-            {
-                "chrom": rng.choice(["chr1", "chr2", "chr3"], n),
-                "start": start,
-                "end": start + rng.integers(1, 200, n),
-            }
-        )
-
-    q, r = intervals(300), intervals(60)
-    got = overlaps_any(q, r)
-    want = np.array(
-        [
-            bool(((r.chrom == a.chrom) & (r.start < a.end) & (r.end > a.start)).any())
-            for a in q.itertuples()
-        ]
-    )
-    np.testing.assert_array_equal(got, want)
-    assert 0 < want.sum() < len(want)
 
 
 @pytest.mark.parametrize("suffix", [".bedpe", ".bedpe.gz"])

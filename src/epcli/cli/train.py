@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from epcli.cli._common import log, progress_counter
+from epcli.core.schema import ALL_KINDS
 
 
 def _split_names(values: list[str] | None) -> list[str] | None:
@@ -33,7 +34,7 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Path, typer.Option("--output", "-o", help="Model directory to write.")],
         model: Annotated[
             str | None,
-            typer.Option(help="prism (default), crossattn, kmer or distance."),
+            typer.Option(help="Model kind: " + ", ".join(ALL_KINDS) + " (default prism)."),
         ] = None,
         val_cells: Annotated[
             list[str] | None,
