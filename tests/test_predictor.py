@@ -437,6 +437,18 @@ def test_threshold_helpers_against_brute_force():
 
 
 def test_resolve_device():
+    from epcli.inference.device import check_device_name
+    from epcli.train import TrainConfig
+
+    # one rule for device names: every command and the training config accept the same
+    for name in ("auto", "CPU", "cuda", "cuda:1"):
+        assert check_device_name(name) == name.lower()
+        TrainConfig(device=name)
+    for bad in ("tpu", "cuda:x", "gpu"):
+        with pytest.raises(UsageError, match="unknown device"):
+            check_device_name(bad)
+        with pytest.raises(UsageError, match="device"):
+            TrainConfig(device=bad)
     assert resolve_device("cpu").type == "cpu"
     with pytest.raises(UsageError, match="unknown device"):
         resolve_device("tpu")

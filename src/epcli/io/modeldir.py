@@ -37,8 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import epcli
-from epcli.core.errors import EpcliError, UsageError
+from epcli.core.errors import EpcliError
 from epcli.core.schema import ALL_KINDS, TORCH_KINDS
+from epcli.io.files import check_output_path
 from epcli.io.marker import (
     CARD,
     CELL_PROTOTYPES,
@@ -170,13 +171,10 @@ def save_model_dir(
     out = Path(out_dir)
     if kind not in ALL_KINDS:
         raise ValueError(f"unknown model kind {kind!r}")
-    if out.exists() and not force:
-        raise UsageError(
-            "output already exists", path=out, hint="use --force to replace it, or another path"
-        )
+    check_output_path(  # the one output check (its replaceable check comes before writing)
+        out, force, what="model directory", no_stdout="must be a directory on disk", directory=True
+    )
     parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError("output folder does not exist", path=parent, hint="create it first")
 
     config_bytes = config_json_bytes(kind, model_config, train_config, windows, data_files, split)
     if kind in TORCH_KINDS:
