@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
+    from epcli.cli.train import format_epoch
     from epcli.inference.predictor import Predictor
     from epcli.io.hdf5 import load_pairdata
     from epcli.model.config import ModelConfig
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out / "model",
         force=True,
         log=lambda m: print(m, file=sys.stderr),
+        on_epoch=lambda r: print(format_epoch(r), file=sys.stderr),
     )
     pred = Predictor.load(args.out / "model", device="cpu")
     test = data["test"]

@@ -357,6 +357,7 @@ def prepare_sets(
 # ============================================================================ training
 def train_models(train: PairData, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Train every model of ``args.models``; returns per model its directory and timings."""
+    from epcli.cli.train import format_epoch
     from epcli.model.config import ModelConfig
     from epcli.train import TrainConfig
     from epcli.train import train as run_training
@@ -384,7 +385,13 @@ def train_models(train: PairData, args: argparse.Namespace) -> dict[str, dict[st
         _log(f"training {kind} (budget {args.budget_s:g} s, validation cell {val_cell})")
         t0 = time.perf_counter()
         res = run_training(
-            train, tcfg, mcfg, out, log=lambda m, k=kind: _log(f"  {k}: {m}"), force=True
+            train,
+            tcfg,
+            mcfg,
+            out,
+            log=lambda m, k=kind: _log(f"  {k}: {m}"),
+            force=True,
+            on_epoch=lambda r, k=kind: _log(f"  {k}: {format_epoch(r)}"),
         )
         wall = time.perf_counter() - t0
         hist = res.history
