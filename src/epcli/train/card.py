@@ -252,5 +252,6 @@ def motif_components(model, sub: PairData, y, plan, primary, cfg, mcfg) -> dict[
 
 
 def _diff(a: float, b: float) -> float | None:
+    """a - b, or None when not finite."""
     d = a - b
     return float(d) if np.isfinite(d) else None

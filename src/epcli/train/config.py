@@ -28,6 +28,7 @@ Log = Callable[[str], None]
 
 
 def no_log(_: str) -> None:
+    """A log that drops every line (ranks other than 0, library calls without a log)."""
     return None
 
 

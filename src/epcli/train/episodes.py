@@ -103,6 +103,7 @@ def batch_codes(
 
 
 def epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    """The seed of one epoch on one rank (numpy and torch), from the run's seed."""
     return int(np.random.SeedSequence([seed, epoch, rank, 11]).generate_state(1)[0])
 
 

@@ -15,6 +15,7 @@ from epcli.train.config import UNKNOWN_CELL, VAL_CELLS, VAL_REGION, TrainConfig
 
 
 def labeled_mask(data: PairData) -> np.ndarray:
+    """(n_pairs,) bool: pairs labeled 0 or 1."""
     return np.isin(np.asarray(data.label), (0, 1))
 
 

@@ -18,11 +18,15 @@ from epcli.train.split import Split, cell_name
 
 
 def fmt3(x: float | None) -> str:
+    """A metric with three decimals, ``NA`` when missing or not finite."""
     return "NA" if x is None or not np.isfinite(x) else f"{x:.3f}"
 
 
 @dataclass
 class CellPlan:
+    """One cell of a validation set: its positions in the set's rows, and the support pairs
+    (and the rest) of its adapted prototype; None when the cell cannot form a support set."""
+
     name: str
     idx: np.ndarray  # positions within the set's (capped) rows
     support: np.ndarray | None  # positions (subset of idx) for the adapted prototype
@@ -31,6 +35,8 @@ class CellPlan:
 
 @dataclass
 class ValPlan:
+    """A validation set's fixed (seeded, capped) rows and its cells' plans."""
+
     rows: np.ndarray
     cells: list[CellPlan]
 
