@@ -71,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=2000, help="enhancer windows (both blocks)")
     p.add_argument("--budget-s", type=float, default=120.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--finetune",
+        action="store_true",
+        help="train the PWM layer too (motif_finetune; default: JASPAR matrices frozen)",
+    )
     args = p.parse_args(argv)
 
     from epcli.cli.train import format_epoch
@@ -105,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         num_threads=2,
     )
-    mcfg = ModelConfig(kind=args.model, use_distance=False)
+    mcfg = ModelConfig(kind=args.model, use_distance=False, motif_finetune=args.finetune)
     res = train(
         data["train"],
         tcfg,
