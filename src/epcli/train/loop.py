@@ -100,6 +100,19 @@ class BestSoFar:
 
 
 @dataclass
+class LoopParts:
+    """The run's moving parts: the model, its (DDP-wrapped) step module, the optimizer, the
+    episode sampler, the checkpointer and the resumed state (None when starting fresh)."""
+
+    model: Any
+    ddp: Any
+    opt: Any
+    sampler: EpisodeSampler
+    ckpt: Checkpointer
+    resumed: Any
+
+
+@dataclass
 class EpochTrain:
     """The optimizer steps of one epoch."""
 
@@ -289,8 +302,8 @@ def torch_loop(ctx: LoopContext, mcfg: ModelConfig, builder) -> TrainResult:
     stopped, epoch = "epochs", start_epoch - 1
     for epoch in range(start_epoch, cfg.epochs):
         t_ep = time.time()
-        run = (model, ddp, opt, sampler, ckpt, resumed)
-        ep = _train_epoch(ctx, run, epoch, best, time_up)
+        parts = LoopParts(model, ddp, opt, sampler, ckpt, resumed)
+        ep = _train_epoch(ctx, parts, epoch, best, time_up)
         if ep.partial:
             stopped = "max_time"
             if ep.n_steps == 0 and best.history:
@@ -328,9 +341,12 @@ def torch_loop(ctx: LoopContext, mcfg: ModelConfig, builder) -> TrainResult:
     return _finish(ctx, model, mcfg, plans, proto_rows, best, warm, train_state, epoch, stopped)
 
 
-def _train_epoch(ctx: LoopContext, run: tuple, epoch: int, best: BestSoFar, time_up) -> EpochTrain:
+def _train_epoch(
+    ctx: LoopContext, parts: LoopParts, epoch: int, best: BestSoFar, time_up
+) -> EpochTrain:
     """The optimizer steps of one epoch (from a resumed position, until the time is up)."""
-    model, ddp, opt, sampler, ckpt, resumed = run
+    model, ddp, opt, sampler, ckpt = parts.model, parts.ddp, parts.opt, parts.sampler, parts.ckpt
+    resumed = parts.resumed
     cfg = ctx.cfg
     t_ep = time.time()
     rng = np.random.default_rng(epoch_seed(cfg.seed, epoch, ctx.rank))
@@ -354,10 +370,10 @@ def _train_epoch(ctx: LoopContext, run: tuple, epoch: int, best: BestSoFar, time
             partial = True
             break
         batch = sample_step(sampler, ctx.split.train_rows, rng, cfg, ctx.episodic)
-        parts = optimizer_step(
+        loss_parts = optimizer_step(
             model, ddp, opt, ctx.data, batch, rng, cfg, ctx.device, ctx.use_amp, ctx.episodic
         )
-        for k, v in parts.items():
+        for k, v in loss_parts.items():
             sums[k] = sums.get(k, 0.0) + v
         n_steps += 1
         n_pairs_seen += batch.rows.size

@@ -50,6 +50,12 @@ def motif_builder(mcfg, resume_dir: Path | None, log: Log, build_model):
     src = ms.release or ms.path
     dt = time.time() - t0
     log(f"motifs: {len(ms)} matrices from {src} (checksum {ms.checksum()}, {dt:.1f} s)")
+    if mcfg.motif_finetune:
+        log(
+            "WARNING: motif_finetune trains the PWM layer, so no scan can be reused: every "
+            "window is rescanned at every step (hundreds of times slower on a CPU); in the "
+            "learnability benchmark it collapsed (docs/benchmarks.md). The default is frozen."
+        )
     weights, lengths, _ = ms.log_odds_tensor()
 
     def builder(cfg, seed=None):
