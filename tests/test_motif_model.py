@@ -108,14 +108,39 @@ def test_motif_prior_switch_and_sparsity():
     out = m(torch.as_tensor(enh), torch.as_tensor(pro), ld)
     out["logit"].sum().backward()
     opt.step()
-    before = int((m.w_e != 0).sum())
     m.proximal_step(opt)
-    after = int((m.w_e != 0).sum())
-    assert after < before  # a strong penalty sets weights to exactly 0
     assert float(m.regularization().detach()) > 0
+    # without support from the data the penalty alone sets weights to exactly 0 (at most lr
+    # a step, so within 300 steps for weights of this size)
+    before = int((m.w_e != 0).sum())
+    opt = torch.optim.Adam(m.parameters(), lr=0.01)
+    for _ in range(300):
+        for q in m.parameters():
+            q.grad = torch.zeros_like(q)
+        opt.step()
+        m.proximal_step(opt)
+    assert before > 0 and int((m.w_e != 0).sum()) == 0
     with torch.no_grad():
         m.w_e.zero_(), m.w_p.zero_(), m.u.zero_(), m.v.zero_(), m.gate.zero_()
     assert m.active_motifs().numel() == 0
+
+
+def test_proximal_step_moves_a_weight_at_most_lr():
+    """A vanishing gradient (a warm start that already fits) must not zero every weight in
+    one step: the L1 shrink is bounded by lr, as far as an Adam step moves a weight."""
+    m = motif_model(sparsity=0.05)
+    randomise(m)
+    with torch.no_grad():
+        m.w_e.fill_(0.5)
+    opt = torch.optim.Adam([m.w_e, m.w_p, m.u, m.v, m.gate], lr=0.01)
+    for p in (m.w_e, m.w_p, m.u, m.v, m.gate):
+        p.grad = torch.full_like(p, 1e-9)  # Adam's second moment about 1e-18
+    opt.step()
+    before = m.w_e.detach().clone()
+    m.proximal_step(opt)
+    shrink = before.abs() - m.w_e.detach().abs()
+    assert torch.all(shrink > 0) and torch.all(shrink <= 0.01 + 1e-6)
+    assert int((m.w_e != 0).sum()) == m.w_e.numel()
 
 
 @pytest.mark.parametrize("finetune", [False, True])

@@ -209,7 +209,9 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
                 continue
             step = float(st["step"])
             vhat = st["exp_avg_sq"] / (1.0 - beta2**step)
-            thr = lr * lam / (vhat.sqrt() + eps)
+            # at most lr per step, as far as an Adam step moves a weight: a vanishing
+            # gradient (a warm start that already fits) must not zero every weight at once
+            thr = lr * lam / (vhat.sqrt().clamp(min=lam) + eps)
             p.copy_(p.sign() * (p.abs() - thr).clamp(min=0.0))
         self.gate.clamp_(min=0.0)
         self._active = None

@@ -53,8 +53,9 @@ def motif_builder(mcfg, resume_dir: Path | None, log: Log, build_model):
     if mcfg.motif_finetune:
         log(
             "WARNING: motif_finetune trains the PWM layer, so no scan can be reused: every "
-            "window is rescanned at every step (hundreds of times slower on a CPU); in the "
-            "learnability benchmark it collapsed (docs/benchmarks.md). The default is frozen."
+            "window is rescanned at every step (about 200 times slower on 2 CPU cores in the "
+            "learnability benchmark, for the same AUPR; docs/benchmarks.md). The default is "
+            "frozen."
         )
     weights, lengths, _ = ms.log_odds_tensor()
 
