@@ -254,8 +254,13 @@ def score_features(
     return {"logit": interaction_logit(u, r_e, temp), "u_i": u, "r_e": r_e}
 
 
-def make_prototype_np(model, env: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
-    """``model.make_prototype`` on numpy input; (2, env_dim) float32, or None without env."""
+def make_prototype_np(
+    model, env: np.ndarray, labels: np.ndarray, u_i: np.ndarray | None = None
+) -> np.ndarray | None:
+    """``model.make_prototype`` on numpy input; (2, env_dim) float32, or None without env.
+
+    ``u_i`` (K,): U_I of the support pairs (the motif prism's fit uses it as offset).
+    """
     import torch
 
     if env is None:
@@ -265,5 +270,6 @@ def make_prototype_np(model, env: np.ndarray, labels: np.ndarray) -> np.ndarray 
         p = model.make_prototype(
             torch.from_numpy(np.asarray(env, np.float32)).to(device),
             torch.from_numpy(np.asarray(labels, np.int64)).to(device),
+            None if u_i is None else torch.from_numpy(np.asarray(u_i, np.float32)).to(device),
         )
     return None if p is None else p.float().cpu().numpy()

@@ -344,7 +344,7 @@ class Predictor:
         proto_arr: np.ndarray | None = None
         if self.has_prototype:
             feats = self.features(sub, batch_size=batch_size, progress=progress)
-            proto_arr = make_prototype_np(self.model, feats["env"], y)
+            proto_arr = make_prototype_np(self.model, feats["env"], y, feats["u_i"])
             logit = score_features(self.model, feats, proto_arr)["logit"]
         else:
             logit = self.score(sub, batch_size=batch_size, progress=progress)["logit"]

@@ -61,7 +61,9 @@ class CrossAttnModel(_EncodeMixin, nn.Module):
         h = self.hidden(z)
         return {"u_i": self.out(h).squeeze(-1), "env": None, "ui_feat": h}
 
-    def make_prototype(self, env: torch.Tensor | None, labels: torch.Tensor) -> None:
+    def make_prototype(
+        self, env: torch.Tensor | None, labels: torch.Tensor, u_i: torch.Tensor | None = None
+    ) -> None:
         """No prototypes in this model: returns None."""
         return None
 

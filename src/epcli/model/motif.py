@@ -18,10 +18,12 @@ P(y=1 | x, c) = sigmoid((U_I(x) - R_E(x; c)) / T), with
   (W = U^T V, cooperating TF pairs), and distance as a term of its own (a quadratic in log
   distance), so the sequence terms cannot silently become distance. An L1 penalty
   (:meth:`MotifPrismModel.regularization`) keeps a handful of motifs carrying a prediction.
-* **R_E**: environment features e(x) = g * z_E, with learned non-negative per-motif gates g
-  (at most 32, chosen by the warm start), so that a cell prototype (class means of e over a
-  support set) is a direction over TFs;
-  ``R_E = re_bound * tanh(s * (|e - mu_pos|^2 - |e - mu_neg|^2) / 2)``.
+* **R_E**: environment features e(x) = g * z_E, with 0/1 per-motif gates g (the 32 motifs
+  whose effect differs most between training cells, chosen by the warm start), so that a
+  cell prototype is a direction Delta over TFs:
+  ``R_E = re_bound * tanh(s * (|e - mu_pos|^2 - |e - mu_neg|^2) / 2)`` with
+  ``mu_pos - mu_neg = Delta``. Delta is fitted to the support pairs with U_I as offset and
+  a prior learnt from the training cells' differences (:mod:`epcli.model.motif_adapt`).
 * **T**: a temperature bounded in ``[t_min, t_max]``.
 
 Every score decomposes into named parts (:meth:`MotifPrismModel.contributions`).
@@ -35,6 +37,7 @@ from torch import nn
 
 from epcli.model.config import ModelConfig
 from epcli.model.encoder import as_codes
+from epcli.model.motif_adapt import direction_prototype, fit_direction
 from epcli.model.motif_scan import MotifActivity, MotifScanner
 from epcli.model.prism import PrototypeMixin, init_prototype_params
 
@@ -55,6 +58,13 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
     cfg : ModelConfig
         ``kind == "prism"``; ``cfg.motif_ids`` gives M and ``cfg.motif_width`` K.
     """
+
+    #: Training episodes score their queries with the population prototype. R_E is fitted
+    #: to a support set, not learned: fitted per episode it absorbs what the training cells
+    #: share, and the L1 penalty then removes that from U_I (measured on the development
+    #: set: the cell TFs' mean effects left the model card's top motifs and zero-shot AUPR
+    #: fell by 0.007). The warm start chooses the fit's prior by simulated episodes instead.
+    episode_prototype = "population"
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -79,8 +89,12 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
         self.u = nn.Parameter(torch.randn(r, nf) * 0.02)
         self.v = nn.Parameter(torch.randn(r, nf) * 0.02)
         self.dist = nn.Parameter(torch.zeros(2))
-        # non-negative gates of e(x) (kept >= 0 by the proximal step), start at 0.1
-        self.gate = nn.Parameter(torch.full((nf,), 0.1))
+        # 0/1 gates of e(x) and the prior of a cell's direction (set by the warm start):
+        # motif_sd (M + F,), how much each motif's effect varied between training cells;
+        # re_prior_sd the prior SD of a new cell's coefficients in those units
+        self.register_buffer("gate", torch.full((nf,), 0.1))
+        self.register_buffer("motif_sd", torch.zeros(nf))
+        self.register_buffer("re_prior_sd", torch.tensor(1.0))
         init_prototype_params(self, cfg, nf)
         self._active: torch.Tensor | None = None
         self.prune_scan = True
@@ -137,6 +151,32 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
         """Non-negative per-motif gates g of e(x), shape (M + F,)."""
         return self.gate.clamp(min=0.0)
 
+    def make_prototype(
+        self, env: torch.Tensor, labels: torch.Tensor, u_i: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Prototype of a cell line from a labeled support set, shape (2, M + F).
+
+        With ``u_i`` (U_I of the support pairs, shape (K,)): ``[e_bar - Delta/2, e_bar +
+        Delta/2]``, Delta the cell's direction fitted with U_I as offset and the training
+        cells' prior, centred on the population prototype's direction
+        (:func:`~epcli.model.motif_adapt.fit_direction`); detached. Without it:
+        class means of ``env`` (:meth:`PrototypeMixin.make_prototype`).
+        """
+        if u_i is None:
+            return super().make_prototype(env, labels)
+        delta, centre = fit_direction(
+            env,
+            labels,
+            u_i,
+            self.motif_sd,
+            float(self.re_prior_sd),
+            self.cfg.re_bound,
+            float(self.re_scale().detach()),
+            float(self.temperature().detach()),
+            self.population_prototype[1] - self.population_prototype[0],
+        )
+        return direction_prototype(delta, centre)
+
     def distance_term(self, log_dist: torch.Tensor) -> torch.Tensor:
         """f(log distance), shape (B,); 0 when ``use_distance`` is off."""
         if not self.cfg.use_distance:
@@ -175,7 +215,7 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
         return self.u.T @ self.v
 
     def _sparse_params(self) -> list[torch.Tensor]:
-        # not the R_E gates: the warm start already keeps at most GATE_MOTIFS of them, and
+        # not the R_E gates: the warm start sets them (0/1, at most GATE_MOTIFS of them), and
         # an L1 step sized for U_I's weights zeroes them all while R_E's scale is small
         ps = [self.w_e, self.w_p]
         if self.cfg.use_interaction:
@@ -194,19 +234,22 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
     def proximal_step(self, opt: torch.optim.Optimizer) -> None:
         """Apply the L1 penalty as a proximal step after an Adam(W) step.
 
-        Each sparse parameter is soft-thresholded by ``lr * sparsity / (sqrt(v_hat) + eps)``,
+        Each sparse parameter is soft-thresholded by ``lr * sparsity / (sqrt(v_hat) + eps)``
+        (``lr`` of its parameter group, or its ``l1_lr`` when set; ``sqrt(v_hat)`` at least
+        ``sparsity``),
         the L1 step in Adam's own per-parameter metric (``v_hat``: its bias-corrected second
         moment), so a weight stays non-zero only while its gradient keeps outweighing the
         penalty. Weights become exactly 0, and unused motifs drop out of the model and of the
         scan at prediction time. Gates are kept non-negative.
         """
         lam = self.cfg.sparsity
-        group = opt.param_groups[0]
-        lr, (_, beta2), eps = group["lr"], group["betas"], group["eps"]
+        groups = {id(q): g for g in opt.param_groups for q in g["params"]}
         for p in self._sparse_params():
             st = opt.state.get(p, {})
-            if lam <= 0 or "exp_avg_sq" not in st:
+            if lam <= 0 or "exp_avg_sq" not in st or id(p) not in groups:
                 continue
+            group = groups[id(p)]
+            lr, (_, beta2), eps = group.get("l1_lr", group["lr"]), group["betas"], group["eps"]
             step = float(st["step"])
             vhat = st["exp_avg_sq"] / (1.0 - beta2**step)
             # at most lr per step, as far as an Adam step moves a weight: a vanishing

@@ -15,11 +15,14 @@ than any useful penalty, so every motif keeps a non-zero weight.
    interaction from the residuals (the top entries of ``Z_E^T R Z_P``: the gradient of the
    bilinear term, whose SVD gives U and V) and fits everything; scores a held-out genome
    block of the training pairs; keeps the best penalty and refits on all pairs;
-3. fits, per training cell, additive enhancer-motif deviations from U_I; the spread of a
-   motif's deviation over cells initialises its R_E gate (TFs whose activity differs
-   between cells).
+3. fits, per training cell, enhancer-motif deviations from U_I (ridge logistic regressions
+   with U_I as offset); the 32 motifs whose deviations spread most over cells become R_E's
+   environment, and the spread of each one's deviations over cells its prior scale in a new
+   cell's direction (:mod:`epcli.model.motif_adapt`); both priors' strengths are chosen by
+   simulated leave-one-cell-out few-shot episodes on the held-out genome block.
 
-Episodic training then learns R_E and fine-tunes everything.
+Episodic training then fine-tunes everything; a cell's R_E direction is fitted when it is
+adapted (:mod:`epcli.model.motif_adapt`).
 """
 
 from __future__ import annotations
@@ -34,19 +37,28 @@ import torch.nn.functional as F
 
 from epcli.core.metrics import aupr
 from epcli.core.sampling import stratified_pick
+from epcli.model.motif_adapt import fit_direction
 
 #: Penalties tried, as multiples of ``cfg.sparsity``.
 PATH = (1.0, 3.0, 10.0, 30.0)
 #: Full-batch steps for the additive terms, then for everything.
 STEPS_ADDITIVE = 120
 STEPS_JOINT = 160
-STEPS_CELL = 80
 LR = 0.05
+#: Learning rate of the interaction factors U, V relative to LR: Adam moves every entry of
+#: both by about its learning rate at once, and at LR the bilinear term overshot (training
+#: loss 0.51 -> 6) and the joint fit ended with every enhancer weight at 0.
+LR_BILINEAR = 0.1
 #: R_E gates kept by the warm start: the motifs whose per-cell deviations spread most.
 GATE_MOTIFS = 32
-#: R_E scales tried by the warm start, and the support size of its simulated episodes.
-RE_SCALES = (1e-3, 0.03, 0.1, 0.3, 1.0)
+#: Prior SDs tried by the warm start: of the per-cell, per-motif deviations from U_I (log-odds
+#: per SD of motif activity), and of a new cell's coefficients in units of them (0: no
+#: adaptation); and the support size of its simulated episodes.
+DEV_SDS = (0.005, 0.01, 0.02)
+PRIOR_SDS = (0.0, 0.25, 0.5, 1.0, 2.0)
 RE_SHOTS = 64
+RE_DRAWS = 3
+DEV_ITERS = 100
 
 
 @dataclass
@@ -61,23 +73,31 @@ class WarmStartResult:
         Per penalty: ``sparsity``, ``heldout_aupr``, ``active_motifs``.
     active_motifs : int
         Motifs with a non-zero weight after the final fit.
+    re_scale : float
+        R_E's scale s (1 / ``re_bound``: R_E is about linear near 0).
+    re_prior : dict
+        ``dev_sd``, ``prior_sd``: the priors of the per-cell deviations and of a new cell's
+        coefficients; ``gain``: adapted minus zero-shot AUPR in the simulated episodes.
     """
 
     sparsity: float
     path: list[dict] = field(default_factory=list)
     active_motifs: int = 0
     re_scale: float | None = None
+    re_prior: dict | None = None
 
 
 @dataclass
-class _Pairs:
+class Pairs:
+    """Training pairs as tensors (rows of the window statistics, log distance, labels)."""
+
     ei: torch.Tensor  # (n,) enhancer window of each pair
     pi: torch.Tensor  # (n,) promoter window
     ld: torch.Tensor  # (n,) log distance
     y: torch.Tensor  # (n,) float labels
 
 
-def _u_i(model, se: torch.Tensor, sp: torch.Tensor, pr: _Pairs, inter: bool, z=None):
+def _u_i(model, se: torch.Tensor, sp: torch.Tensor, pr: Pairs, inter: bool, z=None):
     """U_I of pairs from window statistics; window terms are computed once per window.
 
     ``z`` = (z_E, z_P) precomputed activities, when the activity parameters are not fitted.
@@ -91,14 +111,21 @@ def _u_i(model, se: torch.Tensor, sp: torch.Tensor, pr: _Pairs, inter: bool, z=N
 
 
 def _fit(
-    model, se, sp, pr: _Pairs, params, lam: float, steps: int, inter: bool, fit_act: bool
+    model, se, sp, pr: Pairs, params, lam: float, steps: int, inter: bool, fit_act: bool
 ) -> None:
-    """Full-batch Adam with the L1 proximal step on the model's sparse parameters.
+    """Full-batch Adam with the L1 proximal step on the model's sparse parameters (the
+    interaction factors at a learning rate :data:`LR_BILINEAR` times lower).
 
     Without ``fit_act`` the motif activities are computed once (the cheap path of the
     penalty search); with it, positional pooling and level mixtures are fitted too.
     """
-    opt = torch.optim.Adam(params, lr=LR)
+    bilinear = [q for q in params if q is model.u or q is model.v]
+    rest = [q for q in params if not any(q is b for b in bilinear)]
+    groups = [{"params": rest, "lr": LR}]
+    if bilinear:
+        # the penalty keeps its full-rate step: the same L1 strength as before the slower rate
+        groups.append({"params": bilinear, "lr": LR * LR_BILINEAR, "l1_lr": LR})
+    opt = torch.optim.Adam(groups)
     saved = model.cfg.sparsity
     model.cfg.sparsity = lam
     z = None
@@ -121,8 +148,10 @@ def _fit(
 #: promoter motifs correlate above this over the training windows (JASPAR holds many
 #: matrices of one family, e.g. a dozen E-box matrices).
 REDUNDANT_R = 0.6
-#: Strongest non-redundant pairs seeded into the interaction.
+#: Strongest non-redundant pairs seeded into the interaction, and the SD of the seeded
+#: term over the training pairs (log-odds).
 SEED_PAIRS = 16
+SEED_SD = 0.3
 
 
 def screen_pairs(c: torch.Tensor, ze: torch.Tensor, zp: torch.Tensor, k: int) -> list[tuple]:
@@ -157,7 +186,7 @@ def screen_pairs(c: torch.Tensor, ze: torch.Tensor, zp: torch.Tensor, k: int) ->
 
 
 @torch.no_grad()
-def _seed_interaction(model, se, sp, pr: _Pairs, n_e: int, n_p: int) -> None:
+def _seed_interaction(model, se, sp, pr: Pairs, n_e: int, n_p: int) -> None:
     """U, V from the strongest non-redundant entries of the residual correlation.
 
     ``C = Z_E^T R Z_P / n`` (R: residuals of the additive fit summed per window pair) is
@@ -173,13 +202,19 @@ def _seed_interaction(model, se, sp, pr: _Pairs, n_e: int, n_p: int) -> None:
         w_seed[i, j] = c[i, j]
     rank = model.u.shape[0]
     u, s, vh = torch.linalg.svd(w_seed, full_matrices=False)
-    scale = 0.3 / s[0].clamp(min=1e-8)  # the strongest seeded pair starts at weight 0.3
-    root = (s[:rank] * scale).sqrt()
+    root = (s[:rank] / s[0].clamp(min=1e-8)).sqrt()
     model.u.copy_((u[:, :rank] * root).T)
     model.v.copy_(vh[:rank] * root[:, None])
+    # start the term at SEED_SD log-odds over the training pairs: motif activities are
+    # heavy-tailed, and a seed sized by its largest weight (0.3) started the joint fit at a
+    # training loss of 1.8 against 0.52 without the term
+    term = ((ze @ model.u.T)[pr.ei] * (zp @ model.v.T)[pr.pi]).sum(-1)
+    k = (SEED_SD / term.std().clamp(min=1e-8)).sqrt()
+    model.u.mul_(k)
+    model.v.mul_(k)
 
 
-def _fit_u_i(model, se, sp, pr: _Pairs, lam: float, fit_act: bool) -> None:
+def _fit_u_i(model, se, sp, pr: Pairs, lam: float, fit_act: bool) -> None:
     with torch.no_grad():
         for p in (model.w_e, model.w_p, model.dist, model.u, model.v):
             p.zero_()
@@ -232,14 +267,14 @@ def warm_start(
     WarmStartResult
     """
     log = log or (lambda _m: None)
-    with torch.no_grad():  # gates are set from the cells at the end (_init_gates)
+    with torch.no_grad():  # gates are set from the cells at the end (_init_cell_prior)
         model.gate.zero_()
     se = model.scan_stats(enh_codes)
     sp = model.scan_stats(pro_codes)
     model.fit_normalization(se, sp)
 
-    def pairs(rows: np.ndarray) -> _Pairs:
-        return _Pairs(
+    def pairs(rows: np.ndarray) -> Pairs:
+        return Pairs(
             torch.as_tensor(enh_idx[rows], dtype=torch.long),
             torch.as_tensor(pro_idx[rows], dtype=torch.long),
             torch.as_tensor(log_dist[rows], dtype=torch.float32),
@@ -265,83 +300,185 @@ def warm_start(
             if a > best:
                 best, result.sparsity = a, lam
     all_pairs = pairs(np.arange(labels.size))
-    _fit_u_i(model, se, sp, all_pairs, result.sparsity, fit_act=True)
-    _init_gates(model, se, sp, all_pairs, torch.as_tensor(cells), result.sparsity)
+    choice = None
     if held.size:
-        result.re_scale = _init_re_scale(model, se, sp, labels, cells, pairs, fit_rows, held)
-        log(f"warm start: R_E scale {result.re_scale:g} (simulated {RE_SHOTS}-shot episodes)")
+        # U_I from the fitting rows only, so that the held-out block is scored out of sample
+        _fit_u_i(model, se, sp, pairs(fit_rows), result.sparsity, fit_act=False)
+        choice = _choose_cell_prior(model, se, sp, all_pairs, cells, fit_rows, held, log)
+    _fit_u_i(model, se, sp, all_pairs, result.sparsity, fit_act=True)
+    prior = _init_cell_prior(model, se, sp, all_pairs, cells, choice)
+    result.re_prior = prior
+    result.re_scale = float(F.softplus(model.re_scale_raw.detach()))
+    log(
+        f"warm start: R_E prior: deviations SD {prior['dev_sd']:g}, coefficients SD "
+        f"{prior['prior_sd']:g} (simulated {RE_SHOTS}-shot episodes on held-out cells: "
+        f"{prior['gain']:+.4f} AUPR)"
+    )
     result.active_motifs = int(model.active_motifs().numel())
     return result
 
 
-@torch.no_grad()
-def _init_re_scale(model, se, sp, labels, cells, pairs, fit_rows, held) -> float:
-    """Choose R_E's scale s by simulated episodes on the training cells.
+def _ridge_logistic(x: torch.Tensor, y: torch.Tensor, off: torch.Tensor, sd: float) -> torch.Tensor:
+    """MAP d (D,) of ``logit = off + x @ d + c`` with ``d ~ N(0, sd^2 I)`` (L-BFGS, float64)."""
+    x, y, off = x.double(), y.double(), off.double()
+    d = torch.zeros(x.shape[1] + 1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([d], max_iter=DEV_ITERS, line_search_fn="strong_wolfe")
 
-    For each training cell, a stratified support set of :data:`RE_SHOTS` pairs from the
-    fitting rows gives a prototype; the cell's pairs in the held-out genome block are scored
-    with each scale of :data:`RE_SCALES`; the scale with the best mean AUPR is kept (the
-    smallest leaves R_E near 0, so adapting cannot start out worse than U_I alone).
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        logit = off + x @ d[:-1] + d[-1]
+        loss = F.binary_cross_entropy_with_logits(logit, y, reduction="sum")
+        loss = loss + 0.5 * (d[:-1] ** 2).sum() / sd**2
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return d.detach()[:-1].float()
+
+
+class CellPrior:
+    """Per-cell deviations of enhancer-motif effects from U_I, and the prior built from them.
+
+    Parameters
+    ----------
+    ze : torch.Tensor, shape (Ne, F)
+        Enhancer motif activities of the training windows.
+    offset : torch.Tensor, shape (n,)
+        U_I of the training pairs.
+    pr : Pairs
+        The training pairs (window indices, labels).
+    cells : np.ndarray, shape (n,)
+        Cell index of each pair.
     """
+
+    def __init__(self, ze: torch.Tensor, offset: torch.Tensor, pr: Pairs, cells: np.ndarray):
+        self.ze, self.offset, self.pr, self.cells = ze, offset, pr, cells
+
+    def devs(self, rows: np.ndarray, sd: float, cols: torch.Tensor | None = None) -> dict:
+        """Per cell with both classes and >= 20 pairs among ``rows``: the ridge-logistic
+        coefficients (prior SD ``sd``) of z_E's columns ``cols`` (all: None) on top of U_I."""
+        out = {}
+        for c in np.unique(self.cells[rows]):
+            r = torch.as_tensor(rows[self.cells[rows] == c])
+            y = self.pr.y[r]
+            if r.numel() < 20 or y.min() == y.max():
+                continue
+            x = self.ze[self.pr.ei[r]]
+            x = x if cols is None else x[:, cols]
+            out[int(c)] = _ridge_logistic(x, y, self.offset[r], sd)
+        return out
+
+    def prior(self, rows: np.ndarray, sd: float, skip=None, full=None):
+        """0/1 gates (F,) and per-motif prior scales (F,): the spread over the cells (except
+        ``skip``) of their deviations, refitted on the :data:`GATE_MOTIFS` motifs whose
+        deviations spread most. None with fewer than 2 cells."""
+        full = full if full is not None else self.devs(rows, sd)
+        cells = [c for c in full if c != skip]
+        if len(cells) < 2:
+            return None
+        nf = self.ze.shape[1]
+        k = min(GATE_MOTIFS, nf)
+        cols = torch.stack([full[c] for c in cells]).std(0).topk(k).indices
+        keep = rows[np.isin(self.cells[rows], cells)]
+        # the same prior per unit of total deviation variance on fewer motifs
+        d = self.devs(keep, sd * math.sqrt(nf / k), cols)
+        if len(d) < 2:
+            return None
+        scale = torch.zeros(nf)
+        scale[cols] = torch.stack(list(d.values())).std(0)
+        gate = torch.zeros(nf)
+        gate[cols] = 1.0
+        return gate, scale
+
+
+def _episode_aupr(model, cp: CellPrior, gate, scale, sup, q, prior_sd: float) -> float:
+    """AUPR on query rows ``q`` after adapting to support rows ``sup`` (R_E scale 1/bound)."""
+    env = cp.ze * gate
+    pr = cp.pr
+    bound = model.cfg.re_bound
+    delta, centre = fit_direction(
+        env[pr.ei[sup]], pr.y[sup], cp.offset[sup], scale, prior_sd, bound, 1.0 / bound, 1.0
+    )
+    r = -((env[pr.ei[q]] - centre) @ delta)
+    score = cp.offset[q] - bound * torch.tanh(r / bound)
+    return aupr(pr.y[q].numpy(), score.numpy())
+
+
+@torch.no_grad()
+def _choose_cell_prior(model, se, sp, pr: Pairs, cells, fit_rows, held, log) -> dict:
+    """The priors of a cell's R_E direction, chosen by simulated leave-one-cell-out episodes.
+
+    The model's U_I must be fitted on ``fit_rows`` only. For each candidate (deviation
+    prior, coefficient prior) and each training cell with pairs in the held-out genome
+    block: the prior is built from the *other* cells' deviations on the fitting rows,
+    stratified supports of :data:`RE_SHOTS` pairs of the cell's fitting rows adapt it, and
+    its held-out block pairs are scored. The pair with the best mean AUPR is kept;
+    coefficient prior 0 (no adaptation: R_E = 0) is a candidate, so adapting is switched off
+    when it does not pay on the training cells.
+
+    Returns
+    -------
+    dict
+        ``dev_sd``, ``prior_sd``, ``gain`` (adapted minus zero-shot mean AUPR).
+    """
+    cells = np.asarray(cells)
+    ze = model.act_e(se)
+    offset = _u_i(model, se, sp, pr, inter=True)
+    cp = CellPrior(ze, offset, pr, cells)
     rng = np.random.default_rng(0)
-    env_w = model.act_e(se) * model.gates()
-    ze, zp = model.act_e(se), model.act_p(sp)
     episodes = []
     for c in np.unique(cells[held]):
-        q = held[cells[held] == c]
-        f = fit_rows[cells[fit_rows] == c]
-        yf, yq = labels[f], labels[q]
-        if not (0 < yq.sum() < yq.size and 0 < yf.sum() < yf.size):
-            continue
-        ps, ns = stratified_pick(rng, f[yf == 1], f[yf == 0], RE_SHOTS)
-        sup = pairs(np.concatenate([ps, ns]))
-        proto = model.make_prototype(env_w[sup.ei], sup.y)
-        pq = pairs(q)
-        u = _u_i(model, se, sp, pq, inter=True, z=(ze, zp))
-        lin = model.r_e_linear(env_w[pq.ei], proto)
-        episodes.append((u, lin, yq))
-    if not episodes or not model.cfg.use_re:
-        return float(F.softplus(model.re_scale_raw))
-    best = (-1.0, RE_SCALES[0])
-    for s in RE_SCALES:
-        a = np.nanmean(
-            [
-                aupr(y, (u - model.cfg.re_bound * torch.tanh(s * lin)).numpy())
-                for u, lin, y in episodes
+        q, f = held[cells[held] == c], fit_rows[cells[fit_rows] == c]
+        if 0 < pr.y[q].sum() < q.size and 0 < pr.y[f].sum() < f.size:
+            y = pr.y[f].numpy()
+            sups = [
+                np.concatenate(stratified_pick(rng, f[y == 1], f[y == 0], RE_SHOTS))
+                for _ in range(RE_DRAWS)
             ]
-        )
-        if a > best[0] + 1e-4:
-            best = (a, s)
-    model.re_scale_raw.fill_(math.log(math.expm1(best[1])))
-    return best[1]
+            episodes.append((int(c), [torch.as_tensor(s) for s in sups], torch.as_tensor(q)))
+    best = {"dev_sd": DEV_SDS[len(DEV_SDS) // 2], "prior_sd": 0.0, "gain": 0.0}
+    with torch.enable_grad():
+        for dev_sd in DEV_SDS if len(episodes) >= 2 else ():
+            full = cp.devs(fit_rows, dev_sd)
+            folds = [(cp.prior(fit_rows, dev_sd, skip=c, full=full), s, q) for c, s, q in episodes]
+            folds = [f for f in folds if f[0] is not None]
+            if not folds:
+                continue
+            base = np.nanmean([aupr(pr.y[q].numpy(), offset[q].numpy()) for _, _, q in folds])
+            for prior_sd in PRIOR_SDS:
+                a = np.nanmean(
+                    [
+                        _episode_aupr(model, cp, g, b, s, q, prior_sd)
+                        for (g, b), sups, q in folds
+                        for s in sups
+                    ]
+                )
+                log(
+                    f"warm start: R_E prior {dev_sd:g}/{prior_sd:g}: "
+                    f"adapted - zero-shot {a - base:+.4f}"
+                )
+                if a - base > best["gain"] + 1e-4:
+                    best = {"dev_sd": dev_sd, "prior_sd": prior_sd, "gain": float(a - base)}
+    return best
 
 
-def _init_gates(model, se, sp, pr: _Pairs, cells: torch.Tensor, lam: float) -> None:
-    """R_E gates from the spread over cells of per-cell enhancer-motif deviations."""
-    with torch.no_grad():
-        offset = _u_i(model, se, sp, pr, inter=True)
-        ze = model.act_e(se)
-    devs = []
-    for c in torch.unique(cells):
-        m = cells == c
-        if m.sum() < 20 or pr.y[m].min() == pr.y[m].max():
-            continue
-        d = torch.zeros(ze.shape[1], requires_grad=True)
-        opt = torch.optim.Adam([d], lr=LR)
-        ei, yc, off = pr.ei[m], pr.y[m], offset[m]
-        for _ in range(STEPS_CELL):
-            opt.zero_grad(set_to_none=True)
-            loss = F.binary_cross_entropy_with_logits(off + (ze @ d)[ei], yc)
-            loss.backward()
-            opt.step()
-            with torch.no_grad():  # plain soft threshold: d starts at 0, few steps
-                d.copy_(d.sign() * (d.abs() - LR * lam).clamp(min=0.0))
-        devs.append(d.detach())
-    with torch.no_grad():
-        if len(devs) >= 2:
-            spread = torch.stack(devs).std(0)
-            g = spread / spread.max().clamp(min=1e-8)
-            keep = torch.zeros_like(g, dtype=torch.bool)
-            keep[g.topk(min(GATE_MOTIFS, g.numel())).indices] = True
-            model.gate.copy_(torch.where(keep & (g > 0.05), g, torch.zeros_like(g)))
-        model._active = None
+@torch.no_grad()
+def _init_cell_prior(model, se, sp, pr: Pairs, cells, choice: dict | None) -> dict:
+    """Set R_E's gates, motif prior scales (from every pair of every training cell), prior SD and
+    scale (1 / re_bound) with the priors of ``choice`` (None: no adaptation)."""
+    best = choice or {"dev_sd": DEV_SDS[len(DEV_SDS) // 2], "prior_sd": 0.0, "gain": 0.0}
+    cells = np.asarray(cells)
+    ze = model.act_e(se)
+    cp = CellPrior(ze, _u_i(model, se, sp, pr, inter=True), pr, cells)
+    with torch.enable_grad():
+        made = cp.prior(np.arange(cells.size), best["dev_sd"])
+    nf = ze.shape[1]
+    gate, scale = made if made is not None else (torch.zeros(nf), torch.zeros(nf))
+    model.gate.copy_(gate)
+    model.motif_sd.copy_(scale)
+    model.re_prior_sd.fill_(best["prior_sd"])
+    bound = model.cfg.re_bound
+    model.re_scale_raw.fill_(math.log(math.expm1(1.0 / bound)))  # R_E ~ linear near 0
+    model.population_prototype.zero_()
+    model._active = None
+    return best

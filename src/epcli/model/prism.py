@@ -201,7 +201,9 @@ class PrototypeMixin:
     temp_raw: nn.Parameter
 
     # -------------------------------------------------------------- prototypes and R_E
-    def make_prototype(self, env: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def make_prototype(
+        self, env: torch.Tensor, labels: torch.Tensor, u_i: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Prototype of a cell line from a labeled support set.
 
         Parameters
@@ -210,6 +212,9 @@ class PrototypeMixin:
             Environment features of the support pairs.
         labels : torch.Tensor, shape (K,)
             1 / 0; other values (e.g. -1, unknown) are ignored.
+        u_i : torch.Tensor, shape (K,), optional
+            U_I of the support pairs; not used here (the motif prism fits its prototype
+            with it as offset).
 
         Returns
         -------
@@ -290,6 +295,9 @@ class PrismModel(_EncodeMixin, PrototypeMixin, nn.Module):
         Buffer (saved in the state dict): [negative mean, positive mean] of e(x) over the
         training cells; the prototype used when none is given (zero-shot path).
     """
+
+    #: Training episodes build each episode's prototype from its support set.
+    episode_prototype = "support"
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()

@@ -110,4 +110,5 @@ def prepare_motif_model(model, data: PairData, rows: np.ndarray, log: Log) -> di
         "path": res.path,
         "active_motifs": res.active_motifs,
         "re_scale": res.re_scale,
+        "re_prior": res.re_prior,
     }

@@ -59,15 +59,12 @@ class StepModule(nn.Module):
         env = f["env"]
         q = ~is_support
         n_ep = int(episode.max()) + 1
-        protos = torch.stack(
-            [
-                m.make_prototype(
-                    env[is_support & (episode == e)], labels[is_support & (episode == e)]
-                )
-                for e in range(n_ep)
-            ]
-        )
-        r_e = m.r_e(env[q], protos[episode[q]])
+        if m.episode_prototype == "population":
+            r_e = m.r_e(env[q], m.population_prototype)
+        else:
+            sup = [is_support & (episode == e) for e in range(n_ep)]
+            protos = torch.stack([m.make_prototype(env[s], labels[s], f["u_i"][s]) for s in sup])
+            r_e = m.r_e(env[q], protos[episode[q]])
         u = f["u_i"][q]
         return {
             "logit": interaction_logit(u, r_e, m.temperature()),

@@ -103,7 +103,9 @@ def compute_cell_prototypes(
     a = 0
     for c, rc in proto_rows.items():
         b = a + rc.size
-        out[c] = make_prototype_np(model, feats["env"][a:b], np.asarray(data.label)[rc])
+        out[c] = make_prototype_np(
+            model, feats["env"][a:b], np.asarray(data.label)[rc], feats["u_i"][a:b]
+        )
         a = b
     return out
 
@@ -198,7 +200,9 @@ def _validate_cell(model, cp: CellPlan, y: np.ndarray, feats, zs, detail: bool) 
         return d
     proto = None
     if feats["env"] is not None:
-        proto = make_prototype_np(model, feats["env"][cp.support], y[cp.support])
+        proto = make_prototype_np(
+            model, feats["env"][cp.support], y[cp.support], feats["u_i"][cp.support]
+        )
     rest_feats = {
         "u_i": feats["u_i"][cp.rest],
         "env": None if feats["env"] is None else feats["env"][cp.rest],
