@@ -33,7 +33,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-#: L-BFGS iterations of the fit (E + 1 parameters: it converges in a few dozen).
+#: L-BFGS iterations of the fit (one parameter per gated motif, at most 32, and the offset:
+#: it converges in a few dozen).
 FIT_ITERS = 60
 #: Prior SD of the cell's base-rate offset (log-odds; only the fit uses it).
 OFFSET_SD = 3.0
@@ -85,7 +86,7 @@ def fit_direction(
         u = u_i.detach().clone().reshape(-1)[keep].double()
         sd = motif_sd.detach().clone().double()
         dim = env.shape[1]
-        d0 = torch.zeros(dim, dtype=torch.float64)
+        d0 = torch.zeros(dim, dtype=torch.float64, device=env.device)
         if prior_delta is not None:
             d0 = prior_delta.detach().clone().double().reshape(-1)
         if y.numel() == 0:
