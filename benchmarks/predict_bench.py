@@ -56,6 +56,7 @@ def make_prism_dir(path: Path, seed: int = 0, active: int = ACTIVE_MOTIFS) -> st
 
     from epcli.io.modeldir import save_model_dir
     from epcli.model.config import ModelConfig
+    from epcli.model.motif_scan import VIEWS
     from epcli.model.registry import build_model
     from epcli.motifs import load_motifs
     from epcli.train import TrainConfig
@@ -70,11 +71,12 @@ def make_prism_dir(path: Path, seed: int = 0, active: int = ACTIVE_MOTIFS) -> st
     )
     model = build_model(cfg, seed=seed)
     w, lengths, _ = ms.log_odds_tensor()
-    model.set_motifs(w, lengths)
+    model.set_motifs(w, lengths, ms.consensus_tensor())
     rng = np.random.default_rng(seed)
     on = torch.zeros(model.env_dim, dtype=torch.bool)
-    on[rng.choice(len(ms), size=min(active, len(ms)), replace=False)] = True
-    on[len(ms) :] = True  # the free filters
+    chosen = rng.choice(len(ms), size=min(active, len(ms)), replace=False)
+    on[(chosen[:, None] * VIEWS + np.arange(VIEWS)).ravel()] = True  # every view of a motif
+    on[len(ms) * VIEWS :] = True  # the free filters
     with torch.no_grad():
         for p in (model.w_e, model.w_p, model.gate):
             p.copy_(torch.as_tensor(rng.normal(size=p.shape), dtype=torch.float32).abs() * on)

@@ -9,6 +9,7 @@ from epcli.core.metrics import aupr
 from epcli.model.config import ModelConfig
 from epcli.model.motif import MotifPrismModel, prototype_tfs
 from epcli.model.motif_adapt import direction_prototype, fit_direction
+from epcli.model.motif_scan import VIEWS
 
 
 def _cell(n: int, seed: int, active: int = 2, strength: float = 1.5):
@@ -84,11 +85,15 @@ def test_model_prototype_uses_u_i_and_names_the_active_tf():
         kind="prism", motif_ids=ids, motif_names=list("ABCDEF"), motif_width=4, n_free_filters=0
     )
     m = MotifPrismModel(cfg)
+    view = torch.arange(6) * VIEWS  # each motif's log-odds feature; consensus views unused
     with torch.no_grad():
         m.gate.fill_(1.0)
-        m.motif_sd.copy_(_basis())
+        m.motif_sd.zero_()
+        m.motif_sd[view] = _basis()
         m.re_prior_sd.fill_(2.0)
-    env, u_i, y = _cell(200, 4)
+    env6, u_i, y = _cell(200, 4)
+    env = torch.zeros(len(env6), m.env_dim)
+    env[:, view] = env6
     proto = m.make_prototype(env, y, u_i).detach().numpy()
     fav, _ = prototype_tfs(m, proto)
     assert fav[0]["name"] == "C"

@@ -8,6 +8,7 @@ import torch
 
 from epcli.explain import top_contributions
 from epcli.model.motif import ablated, prototype_tfs, top_motifs
+from epcli.model.motif_scan import VIEWS
 from epcli.model.registry import build_model
 from epcli.motifs import load_motifs
 from helpers import TEST_DATA, tiny_model_config
@@ -73,7 +74,7 @@ def test_pwm_layer_is_initialised_from_the_motifs_and_planted_sites_raise_activi
     enh, pro, _ = batch()
     fit_norm(m, enh, pro)
     z = m.encode_enhancers(enh).detach()
-    ctcf = TINY.ids.index("MA0139.2")
+    ctcf = TINY.ids.index("MA0139.2") * VIEWS  # the motif's log-odds view
     assert z[0::2, ctcf].min() > z[1::2, ctcf].max()  # planted CTCF sites, and none elsewhere
 
 
@@ -171,8 +172,9 @@ def test_pruned_scan_gives_the_same_scores():
     full = outputs(m, enh, pro, ld)
     with torch.no_grad():  # drop two motifs from every term: they need no scan
         for i in (0, 3):
-            m.w_e[i] = m.w_p[i] = m.gate[i] = 0.0
-            m.u[:, i] = m.v[:, i] = 0.0
+            f = slice(i * VIEWS, (i + 1) * VIEWS)  # every view of the motif
+            m.w_e[f] = m.w_p[f] = m.gate[f] = 0.0
+            m.u[:, f] = m.v[:, f] = 0.0
     m.train(m.training)  # a mode switch forgets the cached set of active motifs
     assert m.active_motifs().tolist() == [1, 2, 4, 5]
     pruned = outputs(m, enh, pro, ld)
@@ -189,7 +191,7 @@ def test_contributions_add_up_and_match_hand_computation():
     with torch.no_grad():
         for p in (m.w_e, m.w_p, m.u, m.v, m.gate, m.dist):
             p.zero_()
-        ctcf, ap1, sp1 = (TINY.ids.index(i) for i in ("MA0139.2", "MA0099.4", "MA0079.5"))
+        ctcf, ap1, sp1 = (TINY.ids.index(i) * VIEWS for i in ("MA0139.2", "MA0099.4", "MA0079.5"))
         m.w_e[ctcf] = 2.0
         m.w_p[sp1] = -1.0
         m.u[0, ap1] = 1.5  # one E x P pair: AP-1 (enhancer) x SP1 (promoter), weight 1.5 * 2
@@ -247,7 +249,7 @@ def test_ablation_restores_weights_and_top_motifs_are_ordered():
     assert effects == sorted(effects, reverse=True) and len(tops) == 10
     assert {t["part"] for t in tops} <= {"enhancer", "promoter", "pair"}
     proto = np.zeros((2, m.env_dim))
-    proto[1, 4] = 2.0  # positives have more of motif 4 (FOS::JUN)
+    proto[1, 4 * VIEWS] = 2.0  # positives have more of motif 4 (FOS::JUN)
     proto[1, 0] = -1.0
     fav, dis = prototype_tfs(m, proto, reference=np.zeros_like(proto))
     assert fav[0]["name"] == "FOS::JUN" and dis[0]["name"] == "CREB1"

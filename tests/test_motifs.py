@@ -186,3 +186,69 @@ def test_bad_motif_files_name_the_line(tmp_path, text, msg):
 def test_unknown_motif_spec_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="neither a JASPAR release nor a file"):
         load_motifs(tmp_path / "missing.meme")
+
+
+def test_iupac_consensus_follows_cavener_rules_and_trims_n():
+    counts = np.array(
+        [
+            # A   C   G   T     per column
+            [25, 25, 25, 25],  # N (trimmed)
+            [90, 2, 4, 4],  # A
+            [50, 2, 45, 3],  # R = A/G (top two 0.95, the first not twice the second)
+            [40, 30, 20, 10],  # N (inner: kept)
+            [1, 1, 1, 97],  # T
+            [30, 30, 20, 20],  # N (trimmed)
+        ],
+        dtype=float,
+    ).T
+    allowed = Motif("X", "x", counts).iupac()
+    assert allowed.shape == (4, 4)
+    assert allowed[:, 0].tolist() == [True, False, False, False]
+    assert allowed[:, 1].tolist() == [True, False, True, False]
+    assert allowed[:, 2].all()
+    assert allowed[:, 3].tolist() == [False, False, False, True]
+    flat = Motif("Y", "y", np.full((4, 5), 25.0)).iupac()
+    assert flat.shape == (4, 0)
+    both = MotifSet([Motif("X", "x", counts), Motif("Y", "y", np.full((4, 5), 25.0))], "file")
+    w, lengths = both.consensus_tensor()
+    assert lengths.tolist() == [4, 0] and w.shape == (2, 4, 6) and w[0, :, 4:].sum() == 0
+
+
+def _hand_consensus_hits(seq: str, allowed: np.ndarray, mm: tuple[int, ...]) -> list[int]:
+    """Runs of RES start positions whose best site (either strand) has <= t mismatches."""
+    k = allowed.shape[1]
+    rc = allowed[::-1, ::-1]  # complement (A,C,G,T reversed) of the reversed columns
+    best: dict[int, int] = {}
+    for i in range(len(seq) - k + 1):
+        kmer = ["ACGT".find(b) for b in seq[i : i + k]]
+        f = sum(1 for j, b in enumerate(kmer) if b < 0 or not allowed[b, j])
+        r = sum(1 for j, b in enumerate(kmer) if b < 0 or not rc[b, j])
+        best[i // RES] = min(best.get(i // RES, k), f, r)
+    return [sum(1 for v in best.values() if v <= t) for t in mm]
+
+
+def test_consensus_hits_equal_hand_counted_mismatches_on_both_strands():
+    counts = np.array(
+        [[97, 1, 1, 1], [1, 1, 1, 97], [1, 97, 1, 1], [1, 1, 97, 1], [50, 1, 48, 1],
+         [1, 1, 1, 97], [1, 97, 1, 1], [97, 1, 1, 1]], dtype=float,
+    ).T  # fmt: skip  # ATCGRTCA
+    ms = MotifSet([Motif("M1", "m1", counts)], "file")
+    w, lengths, _ = ms.log_odds_tensor()
+    sc = MotifScanner(1, w.shape[2], 1, 0, 1, finetune=False, cache_bytes=0)
+    sc.set_matrices(w, lengths, ms.consensus_tensor())
+    rng = np.random.default_rng(3)
+    seq = list("".join(rng.choice(list("ACGT"), size=400)))
+    comp = {"A": "T", "C": "G", "G": "C", "T": "A"}
+    sites = ["ATCGATCA", "ATCGGTCA", "ATCCATCA", "TTCGATGA"]  # 0, 0, 1 and 2 mismatches
+    for pos, site in zip((20, 120, 220, 320), sites, strict=True):
+        if pos == 120:  # the reverse strand
+            site = "".join(comp[b] for b in reversed(site))
+        seq[pos : pos + 8] = list(site)
+    seq[60:68] = list("ATCGANCA")  # a sequence N never matches
+    seq = "".join(seq)
+    st = sc(torch.as_tensor(codes_of(seq)).long()[None])[0, 0, 0]
+    from epcli.model.motif_scan import CONS_MM
+
+    got = st[len(LEVELS) : len(LEVELS) + len(CONS_MM)].tolist()
+    assert got == _hand_consensus_hits(seq, ms.motifs[0].iupac(), CONS_MM)
+    assert got[0] >= 2 and got[1] >= got[0] + 2 and got[2] >= got[1] + 1

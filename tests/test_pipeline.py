@@ -97,7 +97,8 @@ def test_chain_adapt_predict_evaluate(cli, trained, tmp_path):
     support = _read_bedpe_table(d / "u1_support.bedpe")
     assert p["cell"] == "U1" and p["shots"] == len(support)
     assert p["n_pos"] == int(support["label"].sum())
-    assert len(p["prototype"]) == 2 and len(p["prototype"][0]) == 8  # 6 motifs + 2 filters
+    # 6 motifs x 4 views (log-odds, consensus at 0, 1, 2 mismatches) + 2 free filters
+    assert len(p["prototype"]) == 2 and len(p["prototype"][0]) == 6 * 4 + 2
 
     scored = tmp_path / "scored.bedpe"
     r = cli(

@@ -52,6 +52,7 @@ from epcli.core import schema
 from epcli.core.errors import EpcliError, UsageError
 from epcli.io.files import open_text_output
 from epcli.io.genome import DEFAULT_ENHANCER_WINDOW, DEFAULT_PROMOTER_WINDOW, Genome, window_bounds
+from epcli.motifs import Motif as MotifMatrix
 
 #: Extra column: genome region of the pair, ``"train"`` or ``"test"``.
 COL_SPLIT = "split"
@@ -827,24 +828,16 @@ def iupac_consensus(counts: np.ndarray) -> str:
     """IUPAC consensus of a count matrix (Cavener's rules), N-trimmed at both ends.
 
     A column is one base when its frequency exceeds 0.5 and twice the second's, the two-base
-    code when the top two exceed 0.75 together, else N.
+    code when the top two exceed 0.75 together, else N (:meth:`epcli.motifs.Motif.iupac`,
+    written as a string).
 
     Parameters
     ----------
     counts : np.ndarray, shape (4, k)
     """
-    two = {frozenset(v): k for k, v in IUPAC.items() if len(v) == 2}
-    f = np.asarray(counts, float) / np.maximum(np.asarray(counts, float).sum(0), 1e-12)
-    out = []
-    for col in f.T:
-        o = np.argsort(-col)
-        if col[o[0]] > 0.5 and col[o[0]] > 2 * col[o[1]]:
-            out.append("ACGT"[o[0]])
-        elif col[o[0]] + col[o[1]] > 0.75:
-            out.append(two[frozenset("ACGT"[o[0]] + "ACGT"[o[1]])])
-        else:
-            out.append("N")
-    return "".join(out).strip("N")
+    allowed = MotifMatrix("", "", np.asarray(counts, float)).iupac()
+    code = {frozenset(v): k for k, v in IUPAC.items()}
+    return "".join(code[frozenset("ACGT"[i] for i in np.flatnonzero(col))] for col in allowed.T)
 
 
 def jaspar_rule(spec: str, region_codes: np.ndarray, n_motifs: int = 16) -> Rule:

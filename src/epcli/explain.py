@@ -90,9 +90,6 @@ def top_contributions(
     model.eval()
     try:
         with torch.inference_mode():
-            wm = model.interaction_matrix()
-            rows_e = (wm != 0).any(1).nonzero().view(-1)
-            cols_p = (wm != 0).any(0).nonzero().view(-1)
             for a in range(0, data.n_pairs, batch):
                 sl = slice(a, min(a + batch, data.n_pairs))
                 ue, ie = np.unique(enh_idx[sl], return_inverse=True)
@@ -102,7 +99,7 @@ def top_contributions(
                 ld = torch.as_tensor(ld_all[sl], device=device)
                 c = model.contributions(te, tp, ld, p)
                 nf = te.shape[1]
-                pair = c["pair"][:, rows_e][:, :, cols_p]
+                pair, rows_e, cols_p = c["pair"], c["pair_rows"], c["pair_cols"]
                 cand = torch.cat(
                     [c["enhancer"], c["promoter"], pair.flatten(1), c["distance"][:, None]], dim=1
                 )

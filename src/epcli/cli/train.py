@@ -156,7 +156,8 @@ def format_epoch(report) -> str:
         if f"train_{k}" in row
     )
     text = (
-        f"epoch {report.epoch}/{report.epochs}{' (partial)' if report.partial else ''}: loss "
+        f"epoch {report.epoch}/{report.epochs}{' (partial)' if report.partial else ''}"
+        f"{' (the warm start, before any episode)' if report.epoch == 0 else ''}: loss "
         f"{_fmt(row.get('train_total'))}" + (f" ({parts_text})" if parts_text else "")
     )
     for name, v in report.validation.items():

@@ -90,7 +90,8 @@ class ModelConfig:
     n_free_filters, free_filter_len : int
         Free filters learned from scratch beside the PWMs, and their length (bp).
     interaction_rank : int
-        Rank R of the enhancer x promoter motif interaction W = U^T V.
+        Rank R of the enhancer x promoter motif interaction W = U^T V; the warm start
+        screens R motif pairs and gives each one rank (16 by default).
     use_interaction : bool
         Include the E x P interaction term in U_I.
     sparsity : float
@@ -128,7 +129,7 @@ class ModelConfig:
     use_motif_prior: bool = True
     n_free_filters: int = 4
     free_filter_len: int = 15
-    interaction_rank: int = 8
+    interaction_rank: int = 16
     use_interaction: bool = True
     sparsity: float = 1e-3
     motif_cache_mb: int = 2048

@@ -6,13 +6,17 @@ P(y=1 | x, c) = sigmoid((U_I(x) - R_E(x; c)) / T), with
   (log-odds, both strands, max over strands), initialised from a motif set (JASPAR by
   default) and frozen or fine-tuned, beside F free filters learned from scratch. Per motif
   and per ring of distance from the window centre (``motif_bins`` rings), the scan keeps soft
-  hit counts at four relative-score levels (:data:`LEVELS`) and the best relative score.
-  Frozen scans are memoised per distinct window (bounded LRU), so training and prediction
-  scan each unique window once per run.
-* **Motif activity** z (per window, M + F values): ``log1p`` of the counts pooled with learned
-  positional weights over the rings (shared by all motifs, one set per anchor side) and a
-  learned per-motif mixture over the score levels (a soft, learned hit threshold), then
-  standardised with statistics of the training windows.
+  hit counts at four relative-score levels (:data:`LEVELS`), counts of matches to the
+  matrix's IUPAC consensus with at most 0, 1 or 2 mismatches (:data:`CONS_MM`) and the best
+  relative score. Frozen scans are memoised per distinct window (bounded LRU), so training
+  and prediction scan each unique window once per run.
+* **Motif activity** z (per window, M * VIEWS + F values): per motif, a log-odds view
+  (``log1p`` of the counts pooled with learned positional weights over the rings, shared by
+  all motifs, one set per anchor side, and a learned per-motif mixture over the score levels:
+  a soft, learned hit threshold) and one view per consensus mismatch allowance (``log1p`` of
+  the pooled consensus counts); each standardised with statistics of the training windows.
+  A sparse fit picks, per motif, the site model that carries the signal: a blend of levels
+  blurs a sharp one (measured in docs/benchmarks.md).
 * **U_I** = b + w_E . z_E + w_P . z_P + sum_r (u_r . z_E)(v_r . z_P) + f(log distance): additive
   enhancer- and promoter-motif terms, a low-rank enhancer x promoter motif interaction
   (W = U^T V, cooperating TF pairs), and distance as a term of its own (a quadratic in log
@@ -38,7 +42,7 @@ from torch import nn
 from epcli.model.config import ModelConfig
 from epcli.model.encoder import as_codes
 from epcli.model.motif_adapt import direction_prototype, fit_direction
-from epcli.model.motif_scan import MotifActivity, MotifScanner
+from epcli.model.motif_scan import CONS_MM, VIEWS, MotifActivity, MotifScanner
 from epcli.model.prism import PrototypeMixin, init_prototype_params
 
 #: Centre of the distance term: log10(1 + d/1000) = 2 at d ~ 100 kb.
@@ -51,7 +55,8 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
     Same interface as :class:`~epcli.model.prism.PrismModel`: ``encode_enhancers``,
     ``encode_promoters``, ``pair_features``, ``make_prototype``, ``r_e``, ``temperature``,
     ``forward``, ``score`` and the ``population_prototype`` buffer. Tokens are the standardised
-    motif activities, shape (N, M + F).
+    motif activities, shape (N, M * VIEWS + F) (written (N, M + F) below: one column per
+    feature).
 
     Parameters
     ----------
@@ -79,9 +84,9 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
             finetune=cfg.motif_finetune or not cfg.use_motif_prior,
             cache_bytes=cfg.motif_cache_mb * 2**20,
         )
-        nf = self.scanner.n_features
-        self.act_e = MotifActivity(nf, cfg.motif_bins)
-        self.act_p = MotifActivity(nf, cfg.motif_bins)
+        self.act_e = MotifActivity(m, self.scanner.n_free, cfg.motif_bins)
+        self.act_p = MotifActivity(m, self.scanner.n_free, cfg.motif_bins)
+        nf = self.act_e.n_out
         self.bias = nn.Parameter(torch.zeros(()))
         self.w_e = nn.Parameter(torch.zeros(nf))
         self.w_p = nn.Parameter(torch.zeros(nf))
@@ -104,21 +109,28 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
                 self.scanner.weight.normal_(0.0, 1.0)
 
     # ---------------------------------------------------------------- set-up
-    def set_motifs(self, weights: np.ndarray, lengths: np.ndarray) -> None:
-        """Initialise the PWM layer from log-odds matrices (M, 4, K) and lengths (M,).
+    def set_motifs(
+        self,
+        weights: np.ndarray,
+        lengths: np.ndarray,
+        consensus: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """Initialise the PWM layer from log-odds matrices (M, 4, K) and lengths (M,), and
+        the consensus views from IUPAC matrices (allowed bases (M, 4, K), lengths (M,);
+        :meth:`epcli.motifs.MotifSet.consensus_tensor`; without them those views are 0).
 
         Ignored (the layer keeps its random initialisation) when ``use_motif_prior`` is off.
         """
         if self.cfg.use_motif_prior:
-            self.scanner.set_matrices(weights, lengths)
+            self.scanner.set_matrices(weights, lengths, consensus)
         else:
             with torch.no_grad():
                 self.scanner.lengths.copy_(torch.as_tensor(lengths, dtype=torch.long))
 
     @property
     def env_dim(self) -> int:
-        """Width of e(x) and of prototypes: M + F."""
-        return self.scanner.n_features
+        """Width of e(x) and of prototypes: M * VIEWS + F."""
+        return self.act_e.n_out
 
     def _device(self) -> torch.device:
         return self.w_e.device
@@ -267,11 +279,11 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
         torch.Tensor, shape (A,), int64
             Motifs outside it contribute exactly 0 to U_I and R_E, so they need no scan.
         """
-        m = self.scanner.n_motifs
+        m = self.scanner.n_motifs * VIEWS
         used = (self.w_e[:m] != 0) | (self.w_p[:m] != 0) | (self.gates()[:m] != 0)
         if self.cfg.use_interaction:
             used = used | (self.u[:, :m] != 0).any(0) | (self.v[:, :m] != 0).any(0)
-        return used.nonzero().view(-1)
+        return used.view(-1, VIEWS).any(1).nonzero().view(-1)
 
     def _subset(self) -> torch.Tensor | None:
         """Motifs to scan: all while training, the active ones otherwise (cached).
@@ -343,17 +355,19 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
         -------
         dict
             ``enhancer`` (B, M+F): w_E * z_E; ``promoter`` (B, M+F): w_P * z_P; ``pair``
-            (B, M+F, M+F): z_E[i] W[i, j] z_P[j]; ``distance`` (B,); ``bias`` (B,); ``r_e``
+            (B, I, J): z_E[i] W[i, j] z_P[j] over the I enhancer and J promoter features with
+            a non-zero row or column of W (``pair_rows`` (I,), ``pair_cols`` (J,): their
+            indices; every other pair term is 0); ``distance`` (B,); ``bias`` (B,); ``r_e``
             (B,) and ``r_e_motif`` (B, M+F): the linear R_E part of each motif before the
             bounded tanh (``r_e`` is the exact total); ``u_i``, ``logit`` (B,).
         """
         ld = torch.as_tensor(log_dist).to(enh_tok).reshape(-1)
         ce = enh_tok * self.w_e
         cp = pro_tok * self.w_p
-        if self.cfg.use_interaction:
-            pair = enh_tok[:, :, None] * self.interaction_matrix()[None] * pro_tok[:, None, :]
-        else:
-            pair = enh_tok.new_zeros(enh_tok.shape[0], enh_tok.shape[1], pro_tok.shape[1])
+        wm = self.interaction_matrix() if self.cfg.use_interaction else enh_tok.new_zeros(0, 0)
+        rows = (wm != 0).any(1).nonzero().view(-1)
+        cols = (wm != 0).any(0).nonzero().view(-1)
+        pair = enh_tok[:, rows, None] * wm[rows][:, cols][None] * pro_tok[:, None, cols]
         dist = self.distance_term(ld)
         f = self.pair_features(enh_tok, pro_tok, ld)
         out = self.score(f, proto)
@@ -363,6 +377,8 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
             "enhancer": ce,
             "promoter": cp,
             "pair": pair,
+            "pair_rows": rows,
+            "pair_cols": cols,
             "distance": dist,
             "bias": self.bias.expand(ce.shape[0]),
             "r_e": out["r_e"],
@@ -373,9 +389,19 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
 
 
 def feature_names(cfg: ModelConfig) -> tuple[list[str], list[str]]:
-    """IDs and names of the M motifs then the F free filters (``free1``, ``free2``, ...)."""
-    ids = list(cfg.motif_ids or [])
-    names = list(cfg.motif_names or [])
+    """IDs and names of the activity features: each motif's views, then the free filters.
+
+    A motif's log-odds view is its matrix ID and TF name (``MA0099.4``, ``FOS::JUN``); its
+    consensus views add the mismatch allowance (``MA0099.4/c1``, ``FOS::JUN [consensus,
+    <=1 mismatch]``); free filters are ``free1``, ``free2``, ...
+    """
+    ids, names = [], []
+    for i, n in zip(cfg.motif_ids or [], cfg.motif_names or [], strict=True):
+        ids.append(i)
+        names.append(n)
+        for t in CONS_MM:
+            ids.append(f"{i}/c{t}")
+            names.append(f"{n} [consensus, <={t} mismatch{'es' if t != 1 else ''}]")
     free = [f"free{i + 1}" for i in range(cfg.n_free_filters)]
     return ids + free, names + free
 
@@ -494,7 +520,7 @@ class ablated:
             "free_filters": ["w_e", "w_p", "u", "v", "gate"],
             "r_e_gates": ["gate"],
         }[self.part]
-        nm = m.scanner.n_motifs
+        nm = m.scanner.n_motifs * VIEWS
         with torch.no_grad():
             for n in names:
                 p = getattr(m, n)

@@ -24,6 +24,20 @@ from epcli.model.encoder import one_hot, reverse_complement
 LEVELS: tuple[float, ...] = (0.7, 0.8, 0.875, 0.95)
 
 
+#: Mismatch allowances at which matches to each matrix's IUPAC consensus are counted (a
+#: second site model beside the log-odds levels: a consensus with 0, 1 or 2 mismatching
+#: positions, as consensus scanners such as HOMER's count sites).
+CONS_MM: tuple[int, ...] = (0, 1, 2)
+
+#: Statistics per motif and ring: hits at each of :data:`LEVELS`, hits at each of
+#: :data:`CONS_MM`, then the best relative log-odds score.
+N_STATS = len(LEVELS) + len(CONS_MM) + 1
+
+#: Activity features per motif: the log-odds view (a learned mixture over the levels), then
+#: one consensus view per mismatch allowance.
+VIEWS = 1 + len(CONS_MM)
+
+
 #: Softness (relative-score units) of the gradient of a hit when the PWMs are fine-tuned.
 BETA = 0.02
 
@@ -190,6 +204,9 @@ class MotifScanner(nn.Module):
         self.weight = nn.Parameter(torch.zeros(self.n_motifs, 4, self.width))
         self.weight.requires_grad_(bool(finetune))
         self.register_buffer("lengths", torch.full((self.n_motifs,), self.width, dtype=torch.long))
+        # IUPAC consensus of each matrix as allowed bases (0/1) and its length (0: none)
+        self.register_buffer("cons", torch.zeros(self.n_motifs, 4, self.width))
+        self.register_buffer("cons_len", torch.zeros(self.n_motifs, dtype=torch.long))
         self.free = nn.Parameter(torch.randn(int(n_free), 4, int(free_len)) * 0.5)
         self.cache_bytes = int(cache_bytes)
         self._memo: OrderedDict[bytes, torch.Tensor] = OrderedDict()
@@ -198,11 +215,20 @@ class MotifScanner(nn.Module):
         self.register_load_state_dict_post_hook(lambda *_: self.clear_cache())
 
     # ---------------------------------------------------------------- set-up
-    def set_matrices(self, weights: np.ndarray, lengths: np.ndarray) -> None:
-        """Load log-odds matrices (M, 4, K) and motif lengths (M,); clears the memo."""
+    def set_matrices(
+        self,
+        weights: np.ndarray,
+        lengths: np.ndarray,
+        consensus: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """Load log-odds matrices (M, 4, K) and motif lengths (M,), and optionally the
+        consensus matrices (allowed bases (M, 4, K), lengths (M,)); clears the memo."""
         with torch.no_grad():
             self.weight.copy_(torch.as_tensor(weights, dtype=torch.float32))
             self.lengths.copy_(torch.as_tensor(lengths, dtype=torch.long))
+            if consensus is not None:
+                self.cons.copy_(torch.as_tensor(consensus[0], dtype=torch.float32))
+                self.cons_len.copy_(torch.as_tensor(consensus[1], dtype=torch.long))
         self.clear_cache()
 
     def clear_cache(self) -> None:
@@ -217,9 +243,9 @@ class MotifScanner(nn.Module):
         return super().train(mode)
 
     @property
-    def n_features(self) -> int:
-        """M + F, motifs and free filters."""
-        return self.n_motifs + int(self.free.shape[0])
+    def n_free(self) -> int:
+        """F, free filters."""
+        return int(self.free.shape[0])
 
     @property
     def memo_bytes(self) -> int:
@@ -230,13 +256,17 @@ class MotifScanner(nn.Module):
         return self.cache_bytes > 0 and not (self.weight.requires_grad and self.training)
 
     # ---------------------------------------------------------------- scans
-    def _buckets(self, subset: torch.Tensor | None = None) -> list[tuple[torch.Tensor, int]]:
-        """Motif indices grouped by length (each padded to its group's longest)."""
-        lengths = self.lengths.clamp(1, self.width)
-        keep = torch.ones_like(lengths, dtype=torch.bool)
+    def _buckets(
+        self, subset: torch.Tensor | None = None, lengths: torch.Tensor | None = None
+    ) -> list[tuple[torch.Tensor, int]]:
+        """Motif indices grouped by length (each padded to its group's longest); motifs of
+        length 0 (``lengths`` given: consensus lengths) are left out."""
+        lengths = (self.lengths if lengths is None else lengths).clamp(0, self.width)
+        keep = lengths > 0
         if subset is not None:
-            keep = torch.zeros_like(keep)
-            keep[subset.to(keep.device)] = True
+            chosen = torch.zeros_like(keep)
+            chosen[subset.to(keep.device)] = True
+            keep = keep & chosen
         out = []
         for lo in range(0, self.width, _BUCKET):
             sel = (keep & (lengths > lo) & (lengths <= lo + _BUCKET)).nonzero().view(-1)
@@ -255,13 +285,15 @@ class MotifScanner(nn.Module):
 
         Returns
         -------
-        torch.Tensor, shape (N, M, B, len(LEVELS) + 1)
+        torch.Tensor, shape (N, M, B, N_STATS)
             Hits (:func:`hit_counts`: runs of :data:`RES` start positions whose best site
-            reaches the level) at each level, then the best relative score
-            ``rel = (s - s_min) / (s_max - s_min)`` in the ring.
+            reaches the level) at each of :data:`LEVELS`; consensus hits (runs of RES
+            positions whose best site has at most that many mismatches) at each of
+            :data:`CONS_MM`; then the best relative score ``rel = (s - s_min) / (s_max -
+            s_min)`` in the ring.
         """
         n, _, length = x.shape
-        out = x.new_zeros(n, self.n_motifs, self.n_bins, len(LEVELS) + 1)
+        out = x.new_zeros(n, self.n_motifs, self.n_bins, N_STATS)
         with torch.autocast(x.device.type, enabled=False):  # thresholds need full precision
             self._pwm_stats_into(out, x.float(), subset)
         return out
@@ -278,29 +310,39 @@ class MotifScanner(nn.Module):
             rel = (s - lo[None, :, None]) / (hi - lo).clamp(min=1e-6)[None, :, None]
             bounds = _ring_bounds(s.shape[-1], k, length, self.n_bins, RES)
             parts = [_ring_reduce(h, bounds, "sum") for h in hit_counts(rel, LEVELS, BETA)]
-            parts.append(_ring_reduce(rel, bounds, "max"))
-            out[:, sel] = torch.stack(parts, dim=-1)
+            out[:, sel, :, : len(LEVELS)] = torch.stack(parts, dim=-1)
+            out[:, sel, :, -1] = _ring_reduce(rel, bounds, "max")
+        with torch.no_grad():  # consensus matches are counts of fixed matrices
+            for sel, k in self._buckets(subset, self.cons_len):
+                if length < k:
+                    continue
+                matches = F.max_pool1d(strand_max(x, self.cons[sel, :, :k]), RES, ceil_mode=True)
+                mism = self.cons_len[sel].to(x.dtype)[None, :, None] - matches
+                bounds = _ring_bounds(matches.shape[-1], k, length, self.n_bins, RES)
+                hits = [_ring_reduce((mism <= t).to(x.dtype), bounds, "sum") for t in CONS_MM]
+                out[:, sel, :, len(LEVELS) : -1] = torch.stack(hits, dim=-1)
 
     def free_stats(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-ring statistics of the free filters: (N, 4, L) -> (N, F, B, len(LEVELS) + 1).
+        """Per-ring statistics of the free filters: (N, 4, L) -> (N, F, B, N_STATS).
 
         Soft counts ``sum sigmoid(s - level)`` at :data:`FREE_LEVELS` (the filters learn their
-        own scale), then the ring's best ``sigmoid(s)``.
+        own scale), zeros in the consensus channels, then the ring's best ``sigmoid(s)``.
         """
         n, _, length = x.shape
         k = self.free.shape[-1]
         if self.free.shape[0] == 0 or length < k:
-            return x.new_zeros(n, self.free.shape[0], self.n_bins, len(LEVELS) + 1)
+            return x.new_zeros(n, self.free.shape[0], self.n_bins, N_STATS)
         s = strand_max(x, self.free)
         bounds = _ring_bounds(s.shape[-1], k, length, self.n_bins)
         parts = [_ring_reduce(torch.sigmoid(s - lv), bounds, "sum") for lv in FREE_LEVELS]
+        parts += [parts[0].new_zeros(parts[0].shape)] * len(CONS_MM)
         parts.append(_ring_reduce(torch.sigmoid(s), bounds, "max"))
         return torch.stack(parts, dim=-1)
 
     def forward(
         self, codes: torch.Tensor, subset: torch.Tensor | None = None, batch: int = 16
     ) -> torch.Tensor:
-        """Scan windows: codes (N, L) -> statistics (N, M + F, B, len(LEVELS) + 1).
+        """Scan windows: codes (N, L) -> statistics (N, M + F, B, N_STATS).
 
         Frozen PWM statistics are memoised per distinct window content (and motif subset),
         so a window seen before in this run is not scanned again; the free filters are always
@@ -375,39 +417,72 @@ class MotifScanner(nn.Module):
 class MotifActivity(nn.Module):
     """Per-window motif activity z from scan statistics (one per anchor side).
 
-    ``z = (log1p(sum_b p_b sum_t q_(m,t) counts[m, b, t] / c_(m,t)) - mean) / sd`` with
-    positional weights ``p = softplus(pos)`` (B,), per-motif level mixtures
-    ``q = softmax(thr)``, and ``c`` the mean whole-window count of each motif at each level
-    over the training windows (so every level weighs alike before ``q`` is learned).
+    Each of the M motifs gives :data:`VIEWS` features, each free filter one. The log-odds
+    view is ``log1p(sum_b p_b sum_t q_(m,t) counts[m, b, t] / c_(m,t))`` with positional
+    weights ``p = softplus(pos)`` (B,), per-motif level mixtures ``q = softmax(thr)``, and
+    ``c`` the mean whole-window count of each motif at each level over the training windows
+    (so every level weighs alike before ``q`` is learned); consensus view t is
+    ``log1p(sum_b p_b cons_counts[m, b, t])``. Every feature is then standardised over the
+    training windows. Feature order: motif 0's views, motif 1's views, ..., then the free
+    filters (:func:`feature_motif` maps a feature to its motif).
+
+    Parameters
+    ----------
+    n_motifs, n_free : int
+        M matrices and F free filters.
+    n_bins : int
+        B rings.
     """
 
-    def __init__(self, n_features: int, n_bins: int) -> None:
+    def __init__(self, n_motifs: int, n_free: int, n_bins: int) -> None:
         super().__init__()
+        self.n_motifs, self.n_free = int(n_motifs), int(n_free)
+        n_src = self.n_motifs + self.n_free
         self.pos = nn.Parameter(torch.zeros(n_bins))
-        self.thr = nn.Parameter(torch.zeros(n_features, len(LEVELS)))
-        self.register_buffer("level_scale", torch.ones(n_features, len(LEVELS)))
-        self.register_buffer("mean", torch.zeros(n_features))
-        self.register_buffer("sd", torch.ones(n_features))
+        self.thr = nn.Parameter(torch.zeros(n_src, len(LEVELS)))
+        self.register_buffer("level_scale", torch.ones(n_src, len(LEVELS)))
+        self.register_buffer("mean", torch.zeros(self.n_out))
+        self.register_buffer("sd", torch.ones(self.n_out))
+
+    @property
+    def n_out(self) -> int:
+        """Features: M * VIEWS + F."""
+        return self.n_motifs * VIEWS + self.n_free
 
     def raw(self, stats: torch.Tensor) -> torch.Tensor:
-        """(N, M+F, B, levels+1) -> unstandardised activity (N, M+F)."""
+        """(N, M+F, B, N_STATS) -> unstandardised activity (N, M * VIEWS + F)."""
         p = F.softplus(self.pos) / math.log(2.0)  # 1 at initialisation
         q = torch.softmax(self.thr, dim=-1) / self.level_scale
         weight = p[None, :, None] * q[:, None, :]  # (M+F, B, levels)
-        pooled = (stats[..., : len(LEVELS)] * weight).sum((2, 3))
-        return torch.log1p(pooled.clamp(min=0.0))
+        pwm = torch.log1p((stats[..., : len(LEVELS)] * weight).sum((2, 3)).clamp(min=0.0))
+        m = self.n_motifs
+        cons = stats[:, :m, :, len(LEVELS) : len(LEVELS) + len(CONS_MM)]
+        cons = torch.log1p((cons * p[None, None, :, None]).sum(2).clamp(min=0.0))  # (N, M, C)
+        views = torch.cat([pwm[:, :m, None], cons], dim=-1).flatten(1)
+        return torch.cat([views, pwm[:, m:]], dim=1)
 
     def forward(self, stats: torch.Tensor) -> torch.Tensor:
-        """(N, M+F, B, levels+1) -> standardised activity z (N, M+F)."""
+        """(N, M+F, B, N_STATS) -> standardised activity z (N, M * VIEWS + F)."""
         return (self.raw(stats) - self.mean) / self.sd
 
     def set_normalization(self, stats: torch.Tensor) -> None:
-        """Level scales, mean and SD from the statistics (N, M+F, B, levels+1) of training
+        """Level scales, mean and SD from the statistics (N, M+F, B, N_STATS) of training
         windows."""
         with torch.no_grad():
             counts = stats[..., : len(LEVELS)].sum(2).mean(0)  # (M+F, levels)
             self.level_scale.copy_(counts.clamp(min=0.05))
             raw = self.raw(stats)
             self.mean.copy_(raw.mean(0))
-            sd = raw.std(0).clamp(min=1e-3) if raw.shape[0] > 1 else torch.ones_like(self.sd)
-            self.sd.copy_(sd)
+            sd = raw.std(0) if raw.shape[0] > 1 else torch.ones_like(self.sd)
+            # a feature constant over the training windows (a consensus no training window
+            # holds) cannot be learnt; unit scale keeps it near 0 on new windows rather than
+            # blowing a single new site up to thousands of SDs
+            self.sd.copy_(torch.where(sd < 1e-3, torch.ones_like(sd), sd))
+
+
+def feature_motif(n_motifs: int, n_free: int) -> np.ndarray:
+    """Motif (0..M-1) or free filter (M..M+F-1) of each activity feature, shape
+    (M * VIEWS + F,)."""
+    return np.concatenate(
+        [np.repeat(np.arange(n_motifs), VIEWS), n_motifs + np.arange(n_free)]
+    ).astype(np.int64)

@@ -85,6 +85,38 @@ class Motif:
         """Most frequent base at each position (ties: the first of A, C, G, T)."""
         return "".join("ACGT"[i] for i in np.argmax(self.counts, axis=0))
 
+    def iupac(self) -> np.ndarray:
+        """IUPAC consensus as allowed bases (Cavener's rules), N-trimmed at both ends.
+
+        A column is one base when its frequency exceeds 0.5 and twice the second's, the
+        two-base code (e.g. R = A/G) when the top two exceed 0.75 together, else N (any base).
+        Leading and trailing N columns are dropped.
+
+        Returns
+        -------
+        np.ndarray, shape (4, k'), bool
+            True where a base is allowed; k' = 0 when every column is N.
+        """
+        c = np.asarray(self.counts, dtype=np.float64)
+        f = c / np.maximum(c.sum(axis=0, keepdims=True), 1e-12)
+        out = np.ones((4, f.shape[1]), dtype=bool)
+        specific = np.zeros(f.shape[1], dtype=bool)
+        for j, col in enumerate(f.T):
+            o = np.argsort(-col, kind="stable")
+            if col[o[0]] > 0.5 and col[o[0]] > 2 * col[o[1]]:
+                out[:, j] = False
+                out[o[0], j] = True
+            elif col[o[0]] + col[o[1]] > 0.75:
+                out[:, j] = False
+                out[o[:2], j] = True
+            else:
+                continue
+            specific[j] = True
+        if not specific.any():
+            return out[:, :0]
+        lo, hi = np.flatnonzero(specific)[[0, -1]]
+        return out[:, lo : hi + 1]
+
 
 @dataclass
 class MotifSet:
@@ -157,6 +189,24 @@ class MotifSet:
             lengths[i] = m.length
             rng[i] = (lo.min(axis=0).sum(), lo.max(axis=0).sum())
         return w, lengths, rng
+
+    def consensus_tensor(self) -> tuple[np.ndarray, np.ndarray]:
+        """All IUPAC consensus matrices (:meth:`Motif.iupac`) padded to the longest motif.
+
+        Returns
+        -------
+        allowed : np.ndarray, shape (M, 4, K), float32
+            1 where the consensus allows a base; positions past its end are 0.
+        lengths : np.ndarray, shape (M,), int64
+            Consensus lengths (0: no specific position, such a motif never matches).
+        """
+        w = np.zeros((len(self.motifs), 4, self.max_length), dtype=np.float32)
+        lengths = np.zeros(len(self.motifs), dtype=np.int64)
+        for i, m in enumerate(self.motifs):
+            a = m.iupac()
+            w[i, :, : a.shape[1]] = a
+            lengths[i] = a.shape[1]
+        return w, lengths
 
     def describe(self) -> dict[str, Any]:
         """Provenance for config.json and the model card (IDs and names in order)."""

@@ -294,6 +294,11 @@ def torch_loop(ctx: LoopContext, mcfg: ModelConfig, builder) -> TrainResult:
     )
     plans = plan_validation(data, split, cfg)
     proto_rows = prototype_rows(data, split.train_rows, cfg)
+    if warm is not None and resumed is None and ctx.rank == 0:
+        # the warm-started model is a candidate of its own (epoch 0): the episodes must beat
+        # it on the validation cells to be kept
+        zero = EpochTrain({}, 0, 0, False, 0.0)
+        _validate_epoch(ctx, model, plans, proto_rows, best, zero, -1, time.time(), True)
     t_start = time.time()
 
     def time_up() -> bool:

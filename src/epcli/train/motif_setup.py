@@ -58,10 +58,11 @@ def motif_builder(mcfg, resume_dir: Path | None, log: Log, build_model):
             "frozen."
         )
     weights, lengths, _ = ms.log_odds_tensor()
+    consensus = ms.consensus_tensor()
 
     def builder(cfg, seed=None):
         model = build_model(cfg, seed=seed)
-        model.set_motifs(weights, lengths)
+        model.set_motifs(weights, lengths, consensus)
         return model
 
     return mcfg, builder
