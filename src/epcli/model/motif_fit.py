@@ -14,9 +14,9 @@ than any useful penalty, so every motif keeps a non-zero weight.
    promoter motifs, positional pooling, score-level mixtures), then screens E x P motif
    pairs on the residuals (the top non-redundant entries of ``Z_E^T R Z_P``: the gradient of
    the bilinear term), fits their weights by a ridge logistic regression with the additive
-   U_I as offset, writes them into U and V (one rank per pair) and fits everything; scores a
-   held-out genome block of the training pairs; keeps the best penalty and refits on all
-   pairs;
+   U_I as offset, writes them into U and V (one rank per pair) and refits the additive terms
+   around them; scores a held-out genome block of the training pairs; keeps the best
+   penalty and refits on all pairs;
 3. fits, per training cell, enhancer-motif deviations from U_I (ridge logistic regressions
    with U_I as offset); the 32 motifs whose deviations spread most over cells become R_E's
    environment, and the spread of each one's deviations over cells its prior scale in a new
@@ -43,14 +43,10 @@ from epcli.model.motif_adapt import fit_direction
 
 #: Penalties tried, as multiples of ``cfg.sparsity``.
 PATH = (1.0, 3.0, 10.0, 30.0)
-#: Full-batch steps for the additive terms, then for everything.
+#: Full-batch steps for the additive terms, then for them again around the screened pairs.
 STEPS_ADDITIVE = 120
 STEPS_JOINT = 160
 LR = 0.05
-#: Learning rate of the interaction factors U, V relative to LR: Adam moves every entry of
-#: both by about its learning rate at once, and at LR the bilinear term overshot (training
-#: loss 0.51 -> 6) and the joint fit ended with every enhancer weight at 0.
-LR_BILINEAR = 0.1
 #: R_E gates kept by the warm start: the motifs whose per-cell deviations spread most.
 GATE_MOTIFS = 32
 #: Prior SDs tried by the warm start: of the per-cell, per-motif deviations from U_I (log-odds
@@ -119,19 +115,12 @@ def _u_i(model, se: torch.Tensor, sp: torch.Tensor, pr: Pairs, inter: bool, z=No
 def _fit(
     model, se, sp, pr: Pairs, params, lam: float, steps: int, inter: bool, fit_act: bool
 ) -> None:
-    """Full-batch Adam with the L1 proximal step on the model's sparse parameters (the
-    interaction factors at a learning rate :data:`LR_BILINEAR` times lower).
+    """Full-batch Adam with the L1 proximal step on the model's sparse parameters.
 
     Without ``fit_act`` the motif activities are computed once (the cheap path of the
     penalty search); with it, positional pooling and level mixtures are fitted too.
     """
-    bilinear = [q for q in params if q is model.u or q is model.v]
-    rest = [q for q in params if not any(q is b for b in bilinear)]
-    groups = [{"params": rest, "lr": LR}]
-    if bilinear:
-        # the penalty keeps its full-rate step: the same L1 strength as before the slower rate
-        groups.append({"params": bilinear, "lr": LR * LR_BILINEAR, "l1_lr": LR})
-    opt = torch.optim.Adam(groups)
+    opt = torch.optim.Adam(params, lr=LR)
     saved = model.cfg.sparsity
     model.cfg.sparsity = lam
     z = None
