@@ -348,7 +348,7 @@ class Checkpointer:
             return
         state = self.state(epoch=epoch, best_state=best_state, **kw)
         write_bytes_atomic(self.out / TRAIN_STATE, torch_bytes(state))
-        if best_state is not None and kw.get("best_epoch", -1) > 0:
+        if best_state is not None and kw.get("best_epoch", -1) >= 0:  # 0: the warm start
             weights = {k: v.detach().cpu().contiguous() for k, v in best_state.items()}
             write_bytes_atomic(self.out / WEIGHTS, torch_bytes(weights))
         write_bytes_atomic(self.out / HISTORY, history_tsv(kw.get("history", [])))

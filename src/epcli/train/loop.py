@@ -279,13 +279,7 @@ def torch_loop(ctx: LoopContext, mcfg: ModelConfig, builder) -> TrainResult:
     best, start_epoch = BestSoFar(), 0
     if resumed is not None:
         start_epoch = resumed.start_epoch
-        best = BestSoFar(
-            resumed.history,
-            resumed.best_value,
-            resumed.best_epoch,
-            resumed.bad_epochs,
-            resumed.best_state,
-        )
+        best = BestSoFar(**{k: getattr(resumed, k) for k in BestSoFar().as_kwargs()})
     ckpt.begin(resuming=resumed is not None)
     ddp = _wrap_ddp(ctx, step_mod, mcfg)
     data, split = ctx.data, ctx.split
@@ -295,10 +289,7 @@ def torch_loop(ctx: LoopContext, mcfg: ModelConfig, builder) -> TrainResult:
     plans = plan_validation(data, split, cfg)
     proto_rows = prototype_rows(data, split.train_rows, cfg)
     if warm is not None and resumed is None and ctx.rank == 0:
-        # the warm-started model is a candidate of its own (epoch 0): the episodes must beat
-        # it on the validation cells to be kept
-        zero = EpochTrain({}, 0, 0, False, 0.0)
-        _validate_epoch(ctx, model, plans, proto_rows, best, zero, -1, time.time(), True)
+        _validate_warm_start(ctx, model, plans, proto_rows, best)
     t_start = time.time()
 
     def time_up() -> bool:
@@ -408,6 +399,13 @@ def _history_row(ctx: LoopContext, ep: EpochTrain, val, epoch: int, t_ep: float,
             row[f"{name}.{cell}_adapted"] = cv.aupr_adapted
     row["temperature"] = temp
     return row
+
+
+def _validate_warm_start(ctx, model, plans, proto_rows, best: BestSoFar) -> None:
+    """The warm-started model is a candidate of its own (epoch 0, no steps): the episodes
+    must beat it on the validation cells to be kept."""
+    zero = EpochTrain({}, 0, 0, False, 0.0)
+    _validate_epoch(ctx, model, plans, proto_rows, best, zero, -1, time.time(), True)
 
 
 def _validate_epoch(ctx, model, plans, proto_rows, best: BestSoFar, ep, epoch, t_ep, first) -> bool:
