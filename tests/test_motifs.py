@@ -110,9 +110,9 @@ def test_planted_motif_is_found_in_the_right_ring():
     for pos, ring in ((395, 0), (250, 1), (130, 2), (20, 3), (700, 3)):
         seq = bg[:pos] + site + bg[pos + len(site) :]
         st = sc(torch.as_tensor(codes_of(seq)).long()[None])[0, ctcf]
-        gained = st[:, LEVELS.index(0.95)] - base[:, LEVELS.index(0.95)]
+        gained = st[LEVELS.index(0.95)] - base[LEVELS.index(0.95)]  # (rings,)
         assert gained[ring] >= 1 and gained.sum() == pytest.approx(gained[ring]), (pos, gained)
-        assert st[ring, -1] == pytest.approx(1.0, abs=1e-5)  # best relative score: the consensus
+        assert st[-1, ring] == pytest.approx(1.0, abs=1e-5)  # best relative score: the consensus
 
 
 def test_scan_is_strand_symmetric_and_memoised():
@@ -246,7 +246,7 @@ def test_consensus_hits_equal_hand_counted_mismatches_on_both_strands():
         seq[pos : pos + 8] = list(site)
     seq[60:68] = list("ATCGANCA")  # a sequence N never matches
     seq = "".join(seq)
-    st = sc(torch.as_tensor(codes_of(seq)).long()[None])[0, 0, 0]
+    st = sc(torch.as_tensor(codes_of(seq)).long()[None])[0, 0, :, 0]  # motif 0, ring 0
     from epcli.model.motif_scan import CONS_MM
 
     got = st[len(LEVELS) : len(LEVELS) + len(CONS_MM)].tolist()

@@ -20,7 +20,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.metrics import average_precision_score, precision_recall_curve
 
 #: Scores whose standard deviation is below this are called collapsed (near-constant).
 COLLAPSE_STD = 1e-3
@@ -34,6 +33,8 @@ def aupr(labels: np.ndarray, scores: np.ndarray) -> float:
     y = np.asarray(labels)
     if y.size == 0 or y.min() == y.max():
         return float("nan")
+    from sklearn.metrics import average_precision_score  # on use: ~1 s of every CLI start
+
     return float(average_precision_score(y, np.asarray(scores, dtype=np.float64)))
 
 
@@ -67,6 +68,8 @@ def best_f1(labels: np.ndarray, scores: np.ndarray) -> F1Point:
     -------
     F1Point
     """
+    from sklearn.metrics import precision_recall_curve
+
     precision, recall, thresholds = precision_recall_curve(
         np.asarray(labels), np.asarray(scores, dtype=np.float64)
     )
@@ -89,6 +92,8 @@ def recall_point(labels: np.ndarray, scores: np.ndarray, target: float) -> tuple
     -------
     threshold, precision : float
     """
+    from sklearn.metrics import precision_recall_curve
+
     precision, recall, thresholds = precision_recall_curve(
         np.asarray(labels), np.asarray(scores, dtype=np.float64)
     )

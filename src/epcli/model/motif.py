@@ -136,7 +136,7 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
         return self.w_e.device
 
     def scan_stats(self, codes: np.ndarray, batch: int = 64) -> torch.Tensor:
-        """Scan statistics of windows (N, L) -> (N, M+F, B, levels+1), without gradients."""
+        """Scan statistics of windows (N, L) -> (N, M+F, N_STATS, B), without gradients."""
         with torch.no_grad():
             parts = [
                 self.scanner(as_codes(codes[a : a + batch], self._device()))

@@ -56,7 +56,7 @@ def motif_max_scores(ms: MotifSet, seqs: np.ndarray, batch: int = 64) -> np.ndar
     with torch.no_grad():
         for a in range(0, len(seqs), batch):
             st = sc(torch.as_tensor(np.asarray(seqs[a : a + batch])).long())
-            out[a : a + batch] = st[:, : len(ms), 0, -1].numpy()
+            out[a : a + batch] = st[:, : len(ms), -1, 0].numpy()  # best score, ring 0
     return out
 
 

@@ -285,7 +285,7 @@ class MotifScanner(nn.Module):
 
         Returns
         -------
-        torch.Tensor, shape (N, M, B, N_STATS)
+        torch.Tensor, shape (N, M, N_STATS, B)
             Hits (:func:`hit_counts`: runs of :data:`RES` start positions whose best site
             reaches the level) at each of :data:`LEVELS`; consensus hits (runs of RES
             positions whose best site has at most that many mismatches) at each of
@@ -293,7 +293,7 @@ class MotifScanner(nn.Module):
             s_min)`` in the ring.
         """
         n, _, length = x.shape
-        out = x.new_zeros(n, self.n_motifs, self.n_bins, N_STATS)
+        out = x.new_zeros(n, self.n_motifs, N_STATS, self.n_bins)
         with torch.autocast(x.device.type, enabled=False):  # thresholds need full precision
             self._pwm_stats_into(out, x.float(), subset)
         return out
@@ -310,8 +310,8 @@ class MotifScanner(nn.Module):
             rel = (s - lo[None, :, None]) / (hi - lo).clamp(min=1e-6)[None, :, None]
             bounds = _ring_bounds(s.shape[-1], k, length, self.n_bins, RES)
             parts = [_ring_reduce(h, bounds, "sum") for h in hit_counts(rel, LEVELS, BETA)]
-            out[:, sel, :, : len(LEVELS)] = torch.stack(parts, dim=-1)
-            out[:, sel, :, -1] = _ring_reduce(rel, bounds, "max")
+            out[:, sel, : len(LEVELS)] = torch.stack(parts, dim=-2)
+            out[:, sel, -1] = _ring_reduce(rel, bounds, "max")
         with torch.no_grad():  # consensus matches are counts of fixed matrices
             for sel, k in self._buckets(subset, self.cons_len):
                 if length < k:
@@ -320,10 +320,10 @@ class MotifScanner(nn.Module):
                 mism = self.cons_len[sel].to(x.dtype)[None, :, None] - matches
                 bounds = _ring_bounds(matches.shape[-1], k, length, self.n_bins, RES)
                 hits = [_ring_reduce((mism <= t).to(x.dtype), bounds, "sum") for t in CONS_MM]
-                out[:, sel, :, len(LEVELS) : -1] = torch.stack(hits, dim=-1)
+                out[:, sel, len(LEVELS) : -1] = torch.stack(hits, dim=-2)
 
     def free_stats(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-ring statistics of the free filters: (N, 4, L) -> (N, F, B, N_STATS).
+        """Per-ring statistics of the free filters: (N, 4, L) -> (N, F, N_STATS, B).
 
         Soft counts ``sum sigmoid(s - level)`` at :data:`FREE_LEVELS` (the filters learn their
         own scale), zeros in the consensus channels, then the ring's best ``sigmoid(s)``.
@@ -331,18 +331,18 @@ class MotifScanner(nn.Module):
         n, _, length = x.shape
         k = self.free.shape[-1]
         if self.free.shape[0] == 0 or length < k:
-            return x.new_zeros(n, self.free.shape[0], self.n_bins, N_STATS)
+            return x.new_zeros(n, self.free.shape[0], N_STATS, self.n_bins)
         s = strand_max(x, self.free)
         bounds = _ring_bounds(s.shape[-1], k, length, self.n_bins)
         parts = [_ring_reduce(torch.sigmoid(s - lv), bounds, "sum") for lv in FREE_LEVELS]
         parts += [parts[0].new_zeros(parts[0].shape)] * len(CONS_MM)
         parts.append(_ring_reduce(torch.sigmoid(s), bounds, "max"))
-        return torch.stack(parts, dim=-1)
+        return torch.stack(parts, dim=-2)
 
     def forward(
         self, codes: torch.Tensor, subset: torch.Tensor | None = None, batch: int = 16
     ) -> torch.Tensor:
-        """Scan windows: codes (N, L) -> statistics (N, M + F, B, N_STATS).
+        """Scan windows: codes (N, L) -> statistics (N, M + F, N_STATS, B).
 
         Frozen PWM statistics are memoised per distinct window content (and motif subset),
         so a window seen before in this run is not scanned again; the free filters are always
@@ -398,7 +398,7 @@ class MotifScanner(nn.Module):
         return torch.cat([pwm, free], dim=1)
 
     def _full(self, value: torch.Tensor, subset: torch.Tensor | None) -> torch.Tensor:
-        """A memoised scan (M, B, S) or its subset rows (|subset|, B, S) -> (M, B, S)."""
+        """A memoised scan (M, S, B) or its subset rows (|subset|, S, B) -> (M, S, B)."""
         if value.shape[0] == self.n_motifs or subset is None:
             return value
         out = value.new_zeros(self.n_motifs, *value.shape[1:])
@@ -450,26 +450,27 @@ class MotifActivity(nn.Module):
         return self.n_motifs * VIEWS + self.n_free
 
     def raw(self, stats: torch.Tensor) -> torch.Tensor:
-        """(N, M+F, B, N_STATS) -> unstandardised activity (N, M * VIEWS + F)."""
+        """(N, M+F, N_STATS, B) -> unstandardised activity (N, M * VIEWS + F)."""
         p = F.softplus(self.pos) / math.log(2.0)  # 1 at initialisation
         q = torch.softmax(self.thr, dim=-1) / self.level_scale
-        weight = p[None, :, None] * q[:, None, :]  # (M+F, B, levels)
-        pwm = torch.log1p((stats[..., : len(LEVELS)] * weight).sum((2, 3)).clamp(min=0.0))
+        # positional pooling first, as one matrix-vector product over the contiguous ring
+        # axis (no (N, M, N_STATS, B) temporary in the forward or the backward pass)
+        pooled = stats @ p  # (N, M+F, N_STATS)
+        pwm = torch.log1p((pooled[..., : len(LEVELS)] * q).sum(-1).clamp(min=0.0))
         m = self.n_motifs
-        cons = stats[:, :m, :, len(LEVELS) : len(LEVELS) + len(CONS_MM)]
-        cons = torch.log1p((cons * p[None, None, :, None]).sum(2).clamp(min=0.0))  # (N, M, C)
+        cons = torch.log1p(pooled[:, :m, len(LEVELS) : len(LEVELS) + len(CONS_MM)].clamp(min=0.0))
         views = torch.cat([pwm[:, :m, None], cons], dim=-1).flatten(1)
         return torch.cat([views, pwm[:, m:]], dim=1)
 
     def forward(self, stats: torch.Tensor) -> torch.Tensor:
-        """(N, M+F, B, N_STATS) -> standardised activity z (N, M * VIEWS + F)."""
+        """(N, M+F, N_STATS, B) -> standardised activity z (N, M * VIEWS + F)."""
         return (self.raw(stats) - self.mean) / self.sd
 
     def set_normalization(self, stats: torch.Tensor) -> None:
-        """Level scales, mean and SD from the statistics (N, M+F, B, N_STATS) of training
+        """Level scales, mean and SD from the statistics (N, M+F, N_STATS, B) of training
         windows."""
         with torch.no_grad():
-            counts = stats[..., : len(LEVELS)].sum(2).mean(0)  # (M+F, levels)
+            counts = stats[:, :, : len(LEVELS)].sum(-1).mean(0)  # (M+F, levels)
             self.level_scale.copy_(counts.clamp(min=0.05))
             raw = self.raw(stats)
             self.mean.copy_(raw.mean(0))
