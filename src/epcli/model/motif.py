@@ -135,7 +135,7 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
     def _device(self) -> torch.device:
         return self.w_e.device
 
-    def scan_stats(self, codes: np.ndarray, batch: int = 64) -> torch.Tensor:
+    def scan_stats(self, codes: np.ndarray, batch: int = 16) -> torch.Tensor:
         """Scan statistics of windows (N, L) -> (N, M+F, N_STATS, B), without gradients."""
         with torch.no_grad():
             parts = [
