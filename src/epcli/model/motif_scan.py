@@ -7,6 +7,7 @@ See :mod:`epcli.model.motif` for the model built on it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections import OrderedDict
@@ -56,9 +57,10 @@ RES = 8
 _BUCKET = 4
 
 
+@functools.lru_cache(maxsize=512)
 def _ring_bounds(
     n_pos: int, width: int, length: int, n_bins: int, step: int = 1
-) -> list[list[tuple[int, int]]]:
+) -> tuple[tuple[tuple[int, int], ...], ...]:
     """Positions of each ring of distance from the window centre.
 
     Scan position i covers sites starting at ``i * step .. i * step + step - 1``, centred at
@@ -68,8 +70,8 @@ def _ring_bounds(
 
     Returns
     -------
-    list (n_bins) of list of (start, stop)
-        Half-open position ranges of each ring (empty list for an empty ring).
+    tuple (n_bins) of tuple of (start, stop)
+        Half-open position ranges of each ring (empty for an empty ring); cached.
     """
     centre = np.arange(n_pos, dtype=np.float64) * step + (step - 1) / 2.0 + (width - 1) / 2.0
     dist = np.abs(centre - (length - 1) / 2.0) / (length / 2.0)
@@ -80,10 +82,20 @@ def _ring_bounds(
         if i == n_pos or ring[i] != ring[start]:
             out[int(ring[start])].append((start, i))
             start = i
-    return out
+    return tuple(tuple(runs) for runs in out)
 
 
-def _ring_reduce(x: torch.Tensor, bounds: list[list[tuple[int, int]]], how: str) -> torch.Tensor:
+@functools.lru_cache(maxsize=512)
+def _ring_matrix(n_pos: int, width: int, length: int, n_bins: int, step: int) -> torch.Tensor:
+    """(n_pos, n_bins) 0/1 matrix of :func:`_ring_bounds`: ``x @ it`` sums each ring."""
+    m = torch.zeros(n_pos, n_bins)
+    for b, runs in enumerate(_ring_bounds(n_pos, width, length, n_bins, step)):
+        for start, stop in runs:
+            m[start:stop, b] = 1.0
+    return m
+
+
+def _ring_reduce(x: torch.Tensor, bounds, how: str) -> torch.Tensor:
     """Sum or max over the positions of each ring: (N, C, P) -> (N, C, B); empty rings give 0."""
     out = []
     for runs in bounds:
@@ -374,19 +386,20 @@ class MotifScanner(nn.Module):
             hi = w.amax(1).sum(-1)
             s = strand_max_pool(x, w, RES, cols)
             rel = (s - lo[None, :, None]) / (hi - lo).clamp(min=1e-6)[None, :, None]
-            bounds = _ring_bounds(s.shape[-1], k, length, self.n_bins, RES)
-            parts = [_ring_reduce(h, bounds, "sum") for h in hit_counts(rel, LEVELS, BETA)]
-            out[:, sel, : len(LEVELS)] = torch.stack(parts, dim=-2)
-            out[:, sel, -1] = _ring_reduce(rel, bounds, "max")
+            ring = (s.shape[-1], k, length, self.n_bins, RES)
+            # hit counts per ring as one product with the 0/1 ring matrix (exact: 0/1 sums)
+            hits = torch.stack(hit_counts(rel, LEVELS, BETA), dim=2)  # (N, C, levels, P)
+            out[:, sel, : len(LEVELS)] = hits @ _ring_matrix(*ring).to(hits)
+            out[:, sel, -1] = _ring_reduce(rel, _ring_bounds(*ring), "max")
         with torch.no_grad():  # consensus matches are counts of fixed matrices
             for sel, k in cons_buckets:
                 if length < k:
                     continue
                 matches = strand_max_pool(x, self.cons[sel, :, :k], RES, cols)
                 mism = self.cons_len[sel].to(x.dtype)[None, :, None] - matches
-                bounds = _ring_bounds(matches.shape[-1], k, length, self.n_bins, RES)
-                hits = [_ring_reduce((mism <= t).to(x.dtype), bounds, "sum") for t in CONS_MM]
-                out[:, sel, len(LEVELS) : -1] = torch.stack(hits, dim=-2)
+                ring = _ring_matrix(matches.shape[-1], k, length, self.n_bins, RES).to(x)
+                hits = torch.stack([mism <= t for t in CONS_MM], dim=2).to(x.dtype)
+                out[:, sel, len(LEVELS) : -1] = hits @ ring
 
     def free_stats(self, x: torch.Tensor) -> torch.Tensor:
         """Per-ring statistics of the free filters: (N, 4, L) -> (N, F, N_STATS, B).
