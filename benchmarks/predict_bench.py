@@ -56,7 +56,7 @@ def make_prism_dir(path: Path, seed: int = 0, active: int = ACTIVE_MOTIFS) -> st
 
     from epcli.io.modeldir import save_model_dir
     from epcli.model.config import ModelConfig
-    from epcli.model.motif_scan import VIEWS
+    from epcli.model.motif_scan import VIEWS, site_matrices
     from epcli.model.registry import build_model
     from epcli.motifs import load_motifs
     from epcli.train import TrainConfig
@@ -71,7 +71,7 @@ def make_prism_dir(path: Path, seed: int = 0, active: int = ACTIVE_MOTIFS) -> st
     )
     model = build_model(cfg, seed=seed)
     w, lengths, _ = ms.log_odds_tensor()
-    model.set_motifs(w, lengths, ms.consensus_tensor())
+    model.set_motifs(w, lengths, site_matrices(ms))
     rng = np.random.default_rng(seed)
     on = torch.zeros(model.env_dim, dtype=torch.bool)
     chosen = rng.choice(len(ms), size=min(active, len(ms)), replace=False)

@@ -12,8 +12,8 @@ import torch
 
 from epcli.core.errors import EpcliError, UsageError
 from epcli.model.encoder import one_hot
-from epcli.model.motif_scan import LEVELS, RES, MotifScanner, strand_max
-from epcli.motifs import DEFAULT_BACKGROUND, Motif, MotifSet, load_motifs
+from epcli.model.motif_scan import LEVELS, RES, SITE_MODELS, MotifScanner, site_matrices, strand_max
+from epcli.motifs import CORE_MIN_SPECIFIC, DEFAULT_BACKGROUND, Motif, MotifSet, load_motifs
 from helpers import TEST_DATA
 
 TINY_MOTIFS = TEST_DATA / "tiny_motifs.jaspar"
@@ -235,7 +235,7 @@ def test_consensus_hits_equal_hand_counted_mismatches_on_both_strands():
     ms = MotifSet([Motif("M1", "m1", counts)], "file")
     w, lengths, _ = ms.log_odds_tensor()
     sc = MotifScanner(1, w.shape[2], 1, 0, 1, finetune=False, cache_bytes=0)
-    sc.set_matrices(w, lengths, ms.consensus_tensor())
+    sc.set_matrices(w, lengths, site_matrices(ms))
     rng = np.random.default_rng(3)
     seq = list("".join(rng.choice(list("ACGT"), size=400)))
     comp = {"A": "T", "C": "G", "G": "C", "T": "A"}
@@ -247,8 +247,26 @@ def test_consensus_hits_equal_hand_counted_mismatches_on_both_strands():
     seq[60:68] = list("ATCGANCA")  # a sequence N never matches
     seq = "".join(seq)
     st = sc(torch.as_tensor(codes_of(seq)).long()[None])[0, 0, :, 0]  # motif 0, ring 0
-    from epcli.model.motif_scan import CONS_MM
-
-    got = st[len(LEVELS) : len(LEVELS) + len(CONS_MM)].tolist()
-    assert got == _hand_consensus_hits(seq, ms.motifs[0].iupac(), CONS_MM)
+    first = len(LEVELS)
+    for _, core, allow in SITE_MODELS:  # whole consensus, 8 bp core, 6 bp core
+        got = st[first : first + len(allow)].tolist()
+        assert got == _hand_consensus_hits(seq, ms.motifs[0].iupac(core), allow), core
+        first += len(allow)
+    got = st[len(LEVELS) : len(LEVELS) + 3].tolist()
     assert got[0] >= 2 and got[1] >= got[0] + 2 and got[2] >= got[1] + 1
+
+
+def test_core_consensus_is_the_most_informative_window():
+    # 10 columns: a weak flank (near uniform), then the informative core GATAAG, then flank
+    flat = [25, 25, 25, 25]
+    core = {"G": [2, 2, 94, 2], "A": [94, 2, 2, 2], "T": [2, 2, 2, 94]}
+    cols = [flat, flat] + [core[b] for b in "GATAAG"] + [flat, flat]
+    m = Motif("G1", "gata", np.array(cols, dtype=float).T)
+    whole = m.iupac()
+    assert whole.shape[1] == 6  # the N flanks trimmed
+    six = m.iupac(6)
+    assert ["ACGT"[int(np.flatnonzero(c)[0])] for c in six.T] == list("GATAAG")
+    # a core with fewer than CORE_MIN_SPECIFIC specific positions never matches
+    assert m.iupac(4).shape[1] == 0 and CORE_MIN_SPECIFIC == 5
+    allowed, lengths = site_matrices(MotifSet([m], "file"))
+    assert allowed.shape[:2] == (len(SITE_MODELS), 1) and lengths[:, 0].tolist() == [6, 6, 6]

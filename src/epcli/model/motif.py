@@ -7,9 +7,9 @@ P(y=1 | x, c) = sigmoid((U_I(x) - R_E(x; c)) / T), with
   default) and frozen or fine-tuned, beside F free filters learned from scratch. Per motif
   and per ring of distance from the window centre (``motif_bins`` rings), the scan keeps soft
   hit counts at four relative-score levels (:data:`LEVELS`), counts of matches to the
-  matrix's IUPAC consensus with at most 0, 1 or 2 mismatches (:data:`CONS_MM`) and the best
-  relative score. Frozen scans are memoised per distinct window (bounded LRU), so training
-  and prediction scan each unique window once per run.
+  matrix's IUPAC consensus with at most 0, 1 or 2 mismatches and to its 8 and 6 bp cores
+  (:data:`SITE_MODELS`), and the best relative score. Frozen scans are memoised per distinct
+  window (bounded LRU), so training and prediction scan each unique window once per run.
 * **Motif activity** z (per window, M * VIEWS + F values): per motif, a log-odds view
   (``log1p`` of the counts pooled with learned positional weights over the rings, shared by
   all motifs, one set per anchor side, and a learned per-motif mixture over the score levels:
@@ -42,7 +42,7 @@ from torch import nn
 from epcli.model.config import ModelConfig
 from epcli.model.encoder import as_codes
 from epcli.model.motif_adapt import direction_prototype, fit_direction
-from epcli.model.motif_scan import CONS_MM, VIEWS, MotifActivity, MotifScanner
+from epcli.model.motif_scan import SITE_MODELS, VIEWS, MotifActivity, MotifScanner
 from epcli.model.prism import PrototypeMixin, init_prototype_params
 
 #: Centre of the distance term: log10(1 + d/1000) = 2 at d ~ 100 kb.
@@ -116,8 +116,9 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
         consensus: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         """Initialise the PWM layer from log-odds matrices (M, 4, K) and lengths (M,), and
-        the consensus views from IUPAC matrices (allowed bases (M, 4, K), lengths (M,);
-        :meth:`epcli.motifs.MotifSet.consensus_tensor`; without them those views are 0).
+        the consensus views from IUPAC matrices of each site model (allowed bases
+        (S, M, 4, K), lengths (S, M); :func:`~epcli.model.motif_scan.site_matrices`;
+        without them those views are 0).
 
         Ignored (the layer keeps its random initialisation) when ``use_motif_prior`` is off.
         """
@@ -392,16 +393,18 @@ def feature_names(cfg: ModelConfig) -> tuple[list[str], list[str]]:
     """IDs and names of the activity features: each motif's views, then the free filters.
 
     A motif's log-odds view is its matrix ID and TF name (``MA0099.4``, ``FOS::JUN``); its
-    consensus views add the mismatch allowance (``MA0099.4/c1``, ``FOS::JUN [consensus,
-    <=1 mismatch]``); free filters are ``free1``, ``free2``, ...
+    consensus views add the site model and mismatch allowance (``MA0099.4/c1``, ``FOS::JUN
+    [consensus, <=1 mismatch]``; cores: ``MA0099.4/k8c0``, ``FOS::JUN [core 8 bp, <=0
+    mismatches]``); free filters are ``free1``, ``free2``, ...
     """
     ids, names = [], []
     for i, n in zip(cfg.motif_ids or [], cfg.motif_names or [], strict=True):
         ids.append(i)
         names.append(n)
-        for t in CONS_MM:
-            ids.append(f"{i}/c{t}")
-            names.append(f"{n} [consensus, <={t} mismatch{'es' if t != 1 else ''}]")
+        for site, core, allow in SITE_MODELS:
+            for t in allow:
+                ids.append(f"{i}/c{t}" if core is None else f"{i}/k{core}c{t}")
+                names.append(f"{n} [{site}, <={t} mismatch{'es' if t != 1 else ''}]")
     free = [f"free{i + 1}" for i in range(cfg.n_free_filters)]
     return ids + free, names + free
 

@@ -25,18 +25,46 @@ from epcli.model.encoder import one_hot, reverse_complement
 LEVELS: tuple[float, ...] = (0.7, 0.8, 0.875, 0.95)
 
 
-#: Mismatch allowances at which matches to each matrix's IUPAC consensus are counted (a
-#: second site model beside the log-odds levels: a consensus with 0, 1 or 2 mismatching
-#: positions, as consensus scanners such as HOMER's count sites).
+#: Mismatch allowances of the matrix's whole IUPAC consensus (a second site model beside
+#: the log-odds levels, as consensus scanners such as HOMER's count sites).
 CONS_MM: tuple[int, ...] = (0, 1, 2)
 
-#: Statistics per motif and ring: hits at each of :data:`LEVELS`, hits at each of
-#: :data:`CONS_MM`, then the best relative log-odds score.
-N_STATS = len(LEVELS) + len(CONS_MM) + 1
+#: Consensus site models counted at their mismatch allowances: (name, core width or None for
+#: the whole consensus, allowances). Cores are the matrix's 8 and 6 most informative
+#: consecutive positions (:meth:`epcli.motifs.pwm.Motif.iupac`): a site written as a short
+#: literature consensus (CCAAT, TGACGTCA) is often the core of a longer JASPAR matrix.
+SITE_MODELS: tuple[tuple[str, int | None, tuple[int, ...]], ...] = (
+    ("consensus", None, CONS_MM),
+    ("core 8 bp", 8, (0, 1)),
+    ("core 6 bp", 6, (0,)),
+)
+
+#: Count channels of the site models (one per model and allowance).
+N_COUNTS = sum(len(mm) for _, _, mm in SITE_MODELS)
+
+#: Statistics per motif and ring: hits at each of :data:`LEVELS`, the site models' hits
+#: (:data:`N_COUNTS` channels), then the best relative log-odds score.
+N_STATS = len(LEVELS) + N_COUNTS + 1
 
 #: Activity features per motif: the log-odds view (a learned mixture over the levels), then
-#: one consensus view per mismatch allowance.
-VIEWS = 1 + len(CONS_MM)
+#: one view per consensus count channel.
+VIEWS = 1 + N_COUNTS
+
+
+def site_matrices(ms) -> tuple[np.ndarray, np.ndarray]:
+    """The consensus matrices of every site model of :data:`SITE_MODELS` for a motif set.
+
+    Parameters
+    ----------
+    ms : epcli.motifs.MotifSet
+
+    Returns
+    -------
+    allowed, lengths : np.ndarray, shapes (S, M, 4, K) float32 and (S, M) int64
+        :meth:`~epcli.motifs.MotifSet.consensus_tensor` of each site model.
+    """
+    parts = [ms.consensus_tensor(core) for _, core, _ in SITE_MODELS]
+    return np.stack([a for a, _ in parts]), np.stack([n for _, n in parts])
 
 
 #: Softness (relative-score units) of the gradient of a hit when the PWMs are fine-tuned.
@@ -183,11 +211,9 @@ def strand_max_pool(
     """:func:`strand_max` followed by a max over runs of ``res`` positions (the last run
     may be shorter), shape (N, C, ceil((L - k + 1) / res)).
 
-    On CPU without gradients the scan is one matrix product of the windows' k-mer columns
-    (``cols`` from :func:`kmer_columns`, built here when not given) with both strands'
-    weights, and the position and strand maxima are taken in the product's own (N, L, 2C)
-    layout: about 1.4x faster than conv1d. Both paths give the same values up to float
-    rounding, and a window's values do not depend on the other windows of the batch.
+    On CPU without gradients: one matrix product of the k-mer columns (``cols``,
+    :func:`kmer_columns`) with both strands' weights, maxima taken in its (N, L, 2C) layout
+    (1.4x faster than conv1d, same values; a window's values do not depend on the batch).
     """
     if not _use_gemm(x) or (cols is None and w.shape[0] < GEMM_MOTIFS):
         return F.max_pool1d(strand_max(x, w), res, ceil_mode=True)
@@ -275,9 +301,11 @@ class MotifScanner(nn.Module):
         self.weight = nn.Parameter(torch.zeros(self.n_motifs, 4, self.width))
         self.weight.requires_grad_(bool(finetune))
         self.register_buffer("lengths", torch.full((self.n_motifs,), self.width, dtype=torch.long))
-        # IUPAC consensus of each matrix as allowed bases (0/1) and its length (0: none)
-        self.register_buffer("cons", torch.zeros(self.n_motifs, 4, self.width))
-        self.register_buffer("cons_len", torch.zeros(self.n_motifs, dtype=torch.long))
+        # IUPAC consensus of each site model and matrix as allowed bases (0/1) and its
+        # length (0: none)
+        n_sites = len(SITE_MODELS)
+        self.register_buffer("cons", torch.zeros(n_sites, self.n_motifs, 4, self.width))
+        self.register_buffer("cons_len", torch.zeros(n_sites, self.n_motifs, dtype=torch.long))
         self.free = nn.Parameter(torch.randn(int(n_free), 4, int(free_len)) * 0.5)
         self.cache_bytes = int(cache_bytes)
         self._memo: OrderedDict[bytes, torch.Tensor] = OrderedDict()
@@ -293,7 +321,8 @@ class MotifScanner(nn.Module):
         consensus: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         """Load log-odds matrices (M, 4, K) and motif lengths (M,), and optionally the
-        consensus matrices (allowed bases (M, 4, K), lengths (M,)); clears the memo."""
+        consensus matrices of the site models (:func:`site_matrices`: allowed bases
+        (S, M, 4, K), lengths (S, M)); clears the memo."""
         with torch.no_grad():
             self.weight.copy_(torch.as_tensor(weights, dtype=torch.float32))
             self.lengths.copy_(torch.as_tensor(lengths, dtype=torch.long))
@@ -359,9 +388,9 @@ class MotifScanner(nn.Module):
         torch.Tensor, shape (N, M, N_STATS, B)
             Hits (:func:`hit_counts`: runs of :data:`RES` start positions whose best site
             reaches the level) at each of :data:`LEVELS`; consensus hits (runs of RES
-            positions whose best site has at most that many mismatches) at each of
-            :data:`CONS_MM`; then the best relative score ``rel = (s - s_min) / (s_max -
-            s_min)`` in the ring.
+            positions whose best site has at most that many mismatches) of each site model
+            at each of its allowances (:data:`SITE_MODELS`); then the best relative score
+            ``rel = (s - s_min) / (s_max - s_min)`` in the ring.
         """
         n, _, length = x.shape
         out = x.new_zeros(n, self.n_motifs, N_STATS, self.n_bins)
@@ -372,11 +401,11 @@ class MotifScanner(nn.Module):
     def _pwm_stats_into(self, out: torch.Tensor, x: torch.Tensor, subset) -> None:
         length = x.shape[-1]
         buckets = self._buckets(subset)
-        cons_buckets = self._buckets(subset, self.cons_len)
+        site_buckets = [self._buckets(subset, n) for n in self.cons_len]
         cols = None
         n_scanned = sum(int(sel.numel()) for sel, _ in buckets)
         if _use_gemm(x) and n_scanned >= GEMM_MOTIFS:
-            widest = max(k for _, k in buckets + cons_buckets)
+            widest = max(k for _, k in buckets + sum(site_buckets, []))
             cols = kmer_columns(x, min(widest, length))
         for sel, k in buckets:
             if length < k:
@@ -392,14 +421,17 @@ class MotifScanner(nn.Module):
             out[:, sel, : len(LEVELS)] = hits @ _ring_matrix(*ring).to(hits)
             out[:, sel, -1] = _ring_reduce(rel, _ring_bounds(*ring), "max")
         with torch.no_grad():  # consensus matches are counts of fixed matrices
-            for sel, k in cons_buckets:
-                if length < k:
-                    continue
-                matches = strand_max_pool(x, self.cons[sel, :, :k], RES, cols)
-                mism = self.cons_len[sel].to(x.dtype)[None, :, None] - matches
-                ring = _ring_matrix(matches.shape[-1], k, length, self.n_bins, RES).to(x)
-                hits = torch.stack([mism <= t for t in CONS_MM], dim=2).to(x.dtype)
-                out[:, sel, len(LEVELS) : -1] = hits @ ring
+            first = len(LEVELS)
+            for site, (_, _, allow) in enumerate(SITE_MODELS):
+                for sel, k in site_buckets[site]:
+                    if length < k:
+                        continue
+                    matches = strand_max_pool(x, self.cons[site, sel, :, :k], RES, cols)
+                    mism = self.cons_len[site, sel].to(x.dtype)[None, :, None] - matches
+                    ring = _ring_matrix(matches.shape[-1], k, length, self.n_bins, RES).to(x)
+                    hits = torch.stack([mism <= t for t in allow], dim=2).to(x.dtype)
+                    out[:, sel, first : first + len(allow)] = hits @ ring
+                first += len(allow)
 
     def free_stats(self, x: torch.Tensor) -> torch.Tensor:
         """Per-ring statistics of the free filters: (N, 4, L) -> (N, F, N_STATS, B).
@@ -414,7 +446,7 @@ class MotifScanner(nn.Module):
         s = strand_max(x, self.free)
         bounds = _ring_bounds(s.shape[-1], k, length, self.n_bins)
         parts = [_ring_reduce(torch.sigmoid(s - lv), bounds, "sum") for lv in FREE_LEVELS]
-        parts += [parts[0].new_zeros(parts[0].shape)] * len(CONS_MM)
+        parts += [parts[0].new_zeros(parts[0].shape)] * N_COUNTS
         parts.append(_ring_reduce(torch.sigmoid(s), bounds, "max"))
         return torch.stack(parts, dim=-2)
 
@@ -500,10 +532,10 @@ class MotifActivity(nn.Module):
     view is ``log1p(sum_b p_b sum_t q_(m,t) counts[m, b, t] / c_(m,t))`` with positional
     weights ``p = softplus(pos)`` (B,), per-motif level mixtures ``q = softmax(thr)``, and
     ``c`` the mean whole-window count of each motif at each level over the training windows
-    (so every level weighs alike before ``q`` is learned); consensus view t is
-    ``log1p(sum_b p_b cons_counts[m, b, t])``. Every feature is then standardised over the
-    training windows. Feature order: motif 0's views, motif 1's views, ..., then the free
-    filters (:func:`feature_motif` maps a feature to its motif).
+    (so every level weighs alike before ``q`` is learned); consensus view t (one per
+    count channel of :data:`SITE_MODELS`) is ``log1p(sum_b p_b cons_counts[m, b, t])``.
+    Every feature is then standardised over the training windows. Feature order: motif 0's
+    views, motif 1's views, ..., then the free filters (:func:`feature_motif`).
 
     Parameters
     ----------
@@ -537,7 +569,7 @@ class MotifActivity(nn.Module):
         pooled = stats @ p  # (N, M+F, N_STATS)
         pwm = torch.log1p((pooled[..., : len(LEVELS)] * q).sum(-1).clamp(min=0.0))
         m = self.n_motifs
-        cons = torch.log1p(pooled[:, :m, len(LEVELS) : len(LEVELS) + len(CONS_MM)].clamp(min=0.0))
+        cons = torch.log1p(pooled[:, :m, len(LEVELS) : len(LEVELS) + N_COUNTS].clamp(min=0.0))
         views = torch.cat([pwm[:, :m, None], cons], dim=-1).flatten(1)
         return torch.cat([views, pwm[:, m:]], dim=1)
 

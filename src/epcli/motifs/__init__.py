@@ -6,6 +6,19 @@ This package knows nothing of models or devices; :mod:`epcli.model.motif` turns 
 """
 
 from epcli.motifs.load import load_motifs
-from epcli.motifs.pwm import DEFAULT_BACKGROUND, DEFAULT_MOTIFS, Motif, MotifSet
+from epcli.motifs.pwm import (
+    CORE_MIN_SPECIFIC,
+    DEFAULT_BACKGROUND,
+    DEFAULT_MOTIFS,
+    Motif,
+    MotifSet,
+)
 
-__all__ = ["DEFAULT_BACKGROUND", "DEFAULT_MOTIFS", "Motif", "MotifSet", "load_motifs"]
+__all__ = [
+    "CORE_MIN_SPECIFIC",
+    "DEFAULT_BACKGROUND",
+    "DEFAULT_MOTIFS",
+    "Motif",
+    "MotifSet",
+    "load_motifs",
+]

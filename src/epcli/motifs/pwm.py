@@ -31,6 +31,9 @@ PSEUDOCOUNT = 0.8
 #: Columns whose counts sum below this are frequencies; they are read as this many sites.
 _FREQ_SITES = 100.0
 
+#: Specific (non-N) positions a motif's core consensus needs (:meth:`Motif.iupac`).
+CORE_MIN_SPECIFIC = 5
+
 
 @dataclass(frozen=True)
 class Motif:
@@ -85,12 +88,21 @@ class Motif:
         """Most frequent base at each position (ties: the first of A, C, G, T)."""
         return "".join("ACGT"[i] for i in np.argmax(self.counts, axis=0))
 
-    def iupac(self) -> np.ndarray:
+    def iupac(self, core: int | None = None) -> np.ndarray:
         """IUPAC consensus as allowed bases (Cavener's rules), N-trimmed at both ends.
 
         A column is one base when its frequency exceeds 0.5 and twice the second's, the
         two-base code (e.g. R = A/G) when the top two exceed 0.75 together, else N (any base).
         Leading and trailing N columns are dropped.
+
+        Parameters
+        ----------
+        core : int, optional
+            Only the ``core`` consecutive columns of highest total information content (the
+            motif's core, as literature consensus sites such as CCAAT or TGACGTCA often
+            are; the whole matrix when it is not longer), and only when at least
+            :data:`CORE_MIN_SPECIFIC` of them are specific (otherwise an empty consensus:
+            a short degenerate core would match almost everywhere).
 
         Returns
         -------
@@ -112,6 +124,12 @@ class Motif:
             else:
                 continue
             specific[j] = True
+        if core is not None and f.shape[1] > core:
+            ic = 2.0 + (f * np.log2(np.where(f > 0, f, 1.0))).sum(axis=0)
+            a = int(np.argmax(np.convolve(ic, np.ones(core), mode="valid")))
+            out, specific = out[:, a : a + core], specific[a : a + core]
+        if core is not None and specific.sum() < CORE_MIN_SPECIFIC:
+            return out[:, :0]
         if not specific.any():
             return out[:, :0]
         lo, hi = np.flatnonzero(specific)[[0, -1]]
@@ -190,20 +208,21 @@ class MotifSet:
             rng[i] = (lo.min(axis=0).sum(), lo.max(axis=0).sum())
         return w, lengths, rng
 
-    def consensus_tensor(self) -> tuple[np.ndarray, np.ndarray]:
-        """All IUPAC consensus matrices (:meth:`Motif.iupac`) padded to the longest motif.
+    def consensus_tensor(self, core: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """All IUPAC consensus matrices (:meth:`Motif.iupac`, of the ``core`` when given)
+        padded to the longest motif.
 
         Returns
         -------
         allowed : np.ndarray, shape (M, 4, K), float32
             1 where the consensus allows a base; positions past its end are 0.
         lengths : np.ndarray, shape (M,), int64
-            Consensus lengths (0: no specific position, such a motif never matches).
+            Consensus lengths (0: no consensus, such a motif never matches).
         """
         w = np.zeros((len(self.motifs), 4, self.max_length), dtype=np.float32)
         lengths = np.zeros(len(self.motifs), dtype=np.int64)
         for i, m in enumerate(self.motifs):
-            a = m.iupac()
+            a = m.iupac(core)
             w[i, :, : a.shape[1]] = a
             lengths[i] = a.shape[1]
         return w, lengths

@@ -13,6 +13,7 @@ import numpy as np
 from epcli.core.arrays import PairData, log_distance
 from epcli.core.schema import MOTIF_KINDS
 from epcli.model.motif_fit import warm_start
+from epcli.model.motif_scan import site_matrices
 from epcli.motifs import load_motifs
 from epcli.train.checkpoint import saved_configs
 from epcli.train.config import Log
@@ -58,7 +59,7 @@ def motif_builder(mcfg, resume_dir: Path | None, log: Log, build_model):
             "frozen."
         )
     weights, lengths, _ = ms.log_odds_tensor()
-    consensus = ms.consensus_tensor()
+    consensus = site_matrices(ms)
 
     def builder(cfg, seed=None):
         model = build_model(cfg, seed=seed)
