@@ -30,14 +30,11 @@ LEVELS: tuple[float, ...] = (0.7, 0.8, 0.875, 0.95)
 CONS_MM: tuple[int, ...] = (0, 1, 2)
 
 #: Consensus site models counted at their mismatch allowances: (name, core width or None for
-#: the whole consensus, allowances). Cores are the matrix's 8 and 6 most informative
-#: consecutive positions (:meth:`epcli.motifs.pwm.Motif.iupac`): a site written as a short
-#: literature consensus (CCAAT, TGACGTCA) is often the core of a longer JASPAR matrix.
-SITE_MODELS: tuple[tuple[str, int | None, tuple[int, ...]], ...] = (
-    ("consensus", None, CONS_MM),
-    ("core 8 bp", 8, (0, 1)),
-    ("core 6 bp", 6, (0,)),
-)
+#: the whole consensus, allowances). Only the whole consensus by default; adding a matrix's
+#: most informative core (``("core 8 bp", 8, (0, 1)), ("core 6 bp", 6, (0,))``, see
+#: :meth:`epcli.motifs.pwm.Motif.iupac`) raised the development rule's zero-shot AUPR by
+#: 0.05 but cost 0.02-0.07 on the JASPAR rule and the bundled example (docs/benchmarks.md).
+SITE_MODELS: tuple[tuple[str, int | None, tuple[int, ...]], ...] = (("consensus", None, CONS_MM),)
 
 #: Count channels of the site models (one per model and allowance).
 N_COUNTS = sum(len(mm) for _, _, mm in SITE_MODELS)
