@@ -7,8 +7,8 @@ P(y=1 | x, c) = sigmoid((U_I(x) - R_E(x; c)) / T), with
   default) and frozen or fine-tuned, beside F free filters learned from scratch. Per motif
   and per ring of distance from the window centre (``motif_bins`` rings), the scan keeps soft
   hit counts at four relative-score levels (:data:`LEVELS`), counts of matches to the
-  matrix's IUPAC consensus with at most 0, 1 or 2 mismatches and to its 8 and 6 bp cores
-  (:data:`SITE_MODELS`), and the best relative score. Frozen scans are memoised per distinct
+  matrix's IUPAC consensus with at most 0, 1 or 2 mismatches (the site models of
+  :data:`SITE_MODELS`), and the best relative score. Frozen scans are memoised per distinct
   window (bounded LRU), so training and prediction scan each unique window once per run.
 * **Motif activity** z (per window, M * VIEWS + F values): per motif, a log-odds view
   (``log1p`` of the counts pooled with learned positional weights over the rings, shared by
@@ -394,8 +394,8 @@ def feature_names(cfg: ModelConfig) -> tuple[list[str], list[str]]:
 
     A motif's log-odds view is its matrix ID and TF name (``MA0099.4``, ``FOS::JUN``); its
     consensus views add the site model and mismatch allowance (``MA0099.4/c1``, ``FOS::JUN
-    [consensus, <=1 mismatch]``; cores: ``MA0099.4/k8c0``, ``FOS::JUN [core 8 bp, <=0
-    mismatches]``); free filters are ``free1``, ``free2``, ...
+    [consensus, <=1 mismatch]``; a core site model: ``MA0099.4/k8c0``, ``FOS::JUN [core 8
+    bp, <=0 mismatches]``); free filters are ``free1``, ``free2``, ...
     """
     ids, names = [], []
     for i, n in zip(cfg.motif_ids or [], cfg.motif_names or [], strict=True):
