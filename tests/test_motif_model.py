@@ -164,6 +164,27 @@ def test_freeze_switch_is_respected(finetune):
     assert m.scanner.weight.requires_grad is finetune
 
 
+def test_weights_saved_with_one_consensus_matrix_per_motif_still_load():
+    from epcli.model.motif_scan import site_matrices
+    from epcli.motifs.pwm import MotifSet
+
+    enh, pro, ld = batch()
+    m = motif_model()
+    w, lengths, _ = TINY.log_odds_tensor()
+    m.set_motifs(w, lengths, site_matrices(TINY))
+    fit_norm(m, enh, pro)
+    randomise(m)
+    state = m.state_dict()
+    assert state["scanner.cons"].shape[:2] == (1, len(TINY))
+    # the layout of earlier versions: (M, 4, K) and (M,)
+    old = {**state, "scanner.cons": state["scanner.cons"][0]}
+    old["scanner.cons_len"] = state["scanner.cons_len"][0]
+    back = motif_model(seed=1)
+    back.load_state_dict(old, strict=True)
+    assert torch.equal(back.scanner.cons, m.scanner.cons)
+    assert torch.allclose(outputs(back, enh, pro, ld)["logit"], outputs(m, enh, pro, ld)["logit"])
+
+
 def test_pruned_scan_gives_the_same_scores():
     enh, pro, ld = batch()
     m = motif_model()

@@ -104,6 +104,7 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
         self._active: torch.Tensor | None = None
         self.prune_scan = True
         self.register_load_state_dict_post_hook(lambda *_: setattr(self, "_active", None))
+        self._register_load_state_dict_pre_hook(_one_site_model_weights)
         if not cfg.use_motif_prior:
             with torch.no_grad():
                 self.scanner.weight.normal_(0.0, 1.0)
@@ -387,6 +388,15 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
             "u_i": out["u_i"],
             "logit": out["logit"],
         }
+
+
+def _one_site_model_weights(state_dict: dict, prefix: str, *_args) -> None:
+    """Read weights saved before the scanner held one consensus per site model: their
+    ``cons`` (M, 4, K) and ``cons_len`` (M,) are the single site model's (1, M, 4, K), (1, M)."""
+    for name, dims in (("scanner.cons", 3), ("scanner.cons_len", 1)):
+        v = state_dict.get(prefix + name)
+        if v is not None and v.dim() == dims and len(SITE_MODELS) == 1:
+            state_dict[prefix + name] = v.unsqueeze(0)
 
 
 def feature_names(cfg: ModelConfig) -> tuple[list[str], list[str]]:
