@@ -166,7 +166,6 @@ def test_freeze_switch_is_respected(finetune):
 
 def test_weights_saved_with_one_consensus_matrix_per_motif_still_load():
     from epcli.model.motif_scan import site_matrices
-    from epcli.motifs.pwm import MotifSet
 
     enh, pro, ld = batch()
     m = motif_model()
