@@ -346,14 +346,6 @@ def format_header(columns: Sequence[str]) -> str:
     return "#" + "\t".join(columns) + "\n"
 
 
-def _fmt(value: object) -> str:
-    if isinstance(value, float | np.floating):
-        if np.isnan(value):
-            return "NA"
-        return f"{value:.6g}"
-    return str(value)
-
-
 def write_bedpe_rows(
     fh: IO[str], df: pd.DataFrame, columns: Sequence[str], *, header: bool
 ) -> None:
@@ -364,8 +356,8 @@ def write_bedpe_rows(
     for c in columns:
         s = df[c]
         kind = s.dtype.kind
-        if kind == "f":
-            cols.append([_fmt(v) for v in s.to_numpy()])
+        if kind == "f":  # Python floats: format() on them is 6x faster than on numpy's
+            cols.append(["NA" if v != v else format(v, ".6g") for v in s.to_numpy().tolist()])
         elif kind in "iub":  # str() of Python ints/bools, as astype(str) gives, but faster
             cols.append(list(map(str, s.to_numpy().tolist())))
         elif kind == "O":
