@@ -44,6 +44,23 @@ def test_windows_by_hand(tiny_genome):
     assert pad == 20 and decode(codes[10:14]) == "ACGT"
 
 
+def test_recent_windows_come_from_a_bounded_memo(tiny_genome):
+    g = Genome(tiny_genome, memo_bytes=25)  # room for two 10 bp windows
+    first, pad = g.window("chrA", 93, 103)
+    g.close()  # a second fetch of a memoised window must not read the file
+    again, pad2 = g.window("chrA", 93, 103)
+    assert again is first and pad2 == pad == 3 and decode(again) == "GGTTTTTNNN"
+    with pytest.raises(ValueError):
+        again[0] = 0  # read-only: no caller can change what others are served
+    g = Genome(tiny_genome, memo_bytes=25)
+    for start in (0, 10, 20, 0):
+        codes, _ = g.window("chrA", start, start + 10)
+    assert decode(codes) == "AAAAACCCCC" and g.memo_bytes == 20  # the two most recent
+    no_memo = Genome(tiny_genome, memo_bytes=0)
+    no_memo.window("chrA", 0, 10)
+    assert no_memo.memo_bytes == 0
+
+
 def test_fingerprint_depends_on_names_and_lengths_not_path(tiny_genome, tmp_path):
     fp = Genome(tiny_genome).fingerprint
     other = tmp_path / "copy.fa"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -26,6 +27,9 @@ CODE_LUT = np.full(256, CODE_N, dtype=np.uint8)
 for _i, _b in enumerate(b"ACGT"):
     CODE_LUT[_b] = _i
     CODE_LUT[_b + 32] = _i
+
+#: Bytes of recently fetched windows a :class:`Genome` keeps (about 20,000 3 kb windows).
+WINDOW_MEMO_BYTES = 64 * 1024**2
 
 #: Default window lengths (bp).
 DEFAULT_ENHANCER_WINDOW = 3000
@@ -195,10 +199,14 @@ class Genome:
         If the file is missing, unreadable, not FASTA, or gzip but not bgzip.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, memo_bytes: int = WINDOW_MEMO_BYTES) -> None:
         self.path = Path(path)
         self._check_file()
         self._fa = self._open()
+        # recently fetched windows (an anchor of a genome-wide candidate list recurs in many
+        # chunks): bounded LRU, keyed by coordinates
+        self._memo: OrderedDict[tuple[str, int, int], tuple[np.ndarray, int]] = OrderedDict()
+        self._memo_bytes, self.memo_budget = 0, int(memo_bytes)
         self.lengths: dict[str, int] = {k: len(v) for k, v in self._fa.records.items()}
         if not self.lengths:
             raise EpcliError("genome FASTA holds no sequences", path=self.path)
@@ -280,19 +288,39 @@ class Genome:
     def window(self, chrom: str, wstart: int, wend: int) -> tuple[np.ndarray, int]:
         """Codes of ``chrom[wstart:wend]``, N-padded where it runs off the contig.
 
+        Windows fetched recently are served from a bounded memo (``memo_bytes``).
+
         Returns
         -------
-        codes : np.ndarray, shape (wend - wstart,), uint8
+        codes : np.ndarray, shape (wend - wstart,), uint8, read-only
         n_padded : int
             Number of padded positions.
         """
+        key = (chrom, wstart, wend)
+        hit = self._memo.get(key)
+        if hit is not None:
+            self._memo.move_to_end(key)
+            return hit
         length = self.lengths[chrom]
         out = np.full(wend - wstart, CODE_N, dtype=np.uint8)
         s, e = max(wstart, 0), min(wend, length)
         if e > s:
             seq = self._fa[chrom][s:e]
             out[s - wstart : e - wstart] = encode(seq)
-        return out, (wend - wstart) - max(e - s, 0)
+        out.setflags(write=False)
+        value = (out, (wend - wstart) - max(e - s, 0))
+        if 0 < out.nbytes <= self.memo_budget:
+            self._memo[key] = value
+            self._memo_bytes += out.nbytes
+            while self._memo_bytes > self.memo_budget:
+                _, (old, _) = self._memo.popitem(last=False)
+                self._memo_bytes -= old.nbytes
+        return value
+
+    @property
+    def memo_bytes(self) -> int:
+        """Bytes held by the memo of recently fetched windows."""
+        return self._memo_bytes
 
     def close(self) -> None:
         """Close the FASTA file."""
