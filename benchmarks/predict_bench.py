@@ -219,6 +219,13 @@ def main() -> None:
     )
     ap.add_argument("--sweep-chunk", type=int, default=5_000, help="pairs per chunk (sweep)")
     ap.add_argument("--cache-mb", type=int, default=512, help="cross-chunk cache budget")
+    ap.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="sweep: a trained prism model directory (default: random weights on "
+        f"{ACTIVE_MOTIFS} motifs, every view)",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -321,6 +328,23 @@ def per_chunk_windows(pairs: Path, chunk: int) -> int:
     return n
 
 
+def describe_scans(model_dir: Path) -> str:
+    """Matrices and scans a model's prediction runs per anchor side (its scan plans)."""
+    from epcli.inference.predictor import Predictor
+
+    model = Predictor.load(model_dir, device="cpu").model
+    model.eval()
+    parts = [f"model {model_dir}: {int(model.active_motifs().numel())} active matrices"]
+    for side in ("enhancer", "promoter"):
+        plan = model.side_plan(side)
+        if plan is None:
+            parts.append(f"{side}: every scan")
+        else:
+            counts = ", ".join(str(int(c)) for c in plan.sum(0))
+            parts.append(f"{side}: {int(plan.any(1).sum())} matrices (scans per kind {counts})")
+    return "; ".join(parts)
+
+
 def reuse_sweep(args) -> None:
     """Prism pairs/s at 1, 10 and 50 pairs per unique anchor, before and after the cache."""
     import os
@@ -328,7 +352,11 @@ def reuse_sweep(args) -> None:
     work = Path(args.out or tempfile.mkdtemp(prefix="epcli-reuse-sweep-"))
     work.mkdir(parents=True, exist_ok=True)
     prism_dir = work / "prism_model"
-    make_prism_dir(prism_dir)
+    if args.model is None:
+        make_prism_dir(prism_dir)
+    else:
+        prism_dir = args.model
+    print(describe_scans(prism_dir))
     print(
         f"{args.threads} torch thread(s), batch size {args.batch_size}, chunk size "
         f"{args.sweep_chunk:,} pairs, pairs in random order; cache budget {args.cache_mb} MiB; "

@@ -204,6 +204,63 @@ def test_pruned_scan_gives_the_same_scores():
     assert not torch.allclose(pruned["logit"], full["logit"])
 
 
+def test_each_anchor_side_scans_only_the_views_its_terms_use():
+    from epcli.model.motif_scan import site_matrices
+
+    enh, pro, ld = batch()
+    m = motif_model()
+    m.set_motifs(*TINY.log_odds_tensor()[:2], site_matrices(TINY))
+    fit_norm(m, enh, pro)
+    randomise(m)
+    nm = len(TINY) * VIEWS
+    with torch.no_grad():  # enhancer side: log-odds views only; promoter: consensus only
+        for i in range(len(TINY)):
+            m.w_e[i * VIEWS + 1 : (i + 1) * VIEWS] = 0.0
+            m.u[:, i * VIEWS + 1 : (i + 1) * VIEWS] = 0.0
+            m.gate[i * VIEWS + 1 : (i + 1) * VIEWS] = 0.0
+            m.w_p[i * VIEWS] = 0.0
+            m.v[:, i * VIEWS] = 0.0
+        m.w_p[VIEWS : 2 * VIEWS] = 0.0  # motif 1 not at all on the promoter side
+        m.v[:, VIEWS : 2 * VIEWS] = 0.0
+    m.forget_plans()
+    assert m.used_features("enhancer")[:nm].view(-1, VIEWS)[:, 1:].sum() == 0
+    pruned = outputs(m, enh, pro, ld)
+    m.scanner.clear_cache()
+    m.prune_scan = False
+    unpruned = outputs(m, enh, pro, ld)
+    assert torch.allclose(pruned["logit"], unpruned["logit"], atol=1e-6)
+    m.prune_scan = True
+    m.eval()
+    plan_e, plan_p = m.side_plan("enhancer"), m.side_plan("promoter")
+    assert plan_e[:, 0].all() and not plan_e[:, 1:].any()
+    assert not plan_p[:, 0].any() and plan_p[:, 1:].sum() == len(TINY) - 1
+    assert not plan_p[1].any()
+
+
+def test_fixed_support_keeps_zero_weights_at_zero_through_training_steps():
+    enh, pro, ld = batch()
+    m = motif_model(sparsity=1e-4)
+    fit_norm(m, enh, pro)
+    randomise(m)
+    with torch.no_grad():
+        m.w_e[::2] = 0.0
+        m.u[:, 1::3] = 0.0
+    zero_e, zero_u = m.w_e == 0, m.u == 0
+    m.fix_support()
+    opt = torch.optim.Adam([m.w_e, m.w_p, m.u, m.v], lr=0.05)
+    y = torch.tensor([1.0, 0.0] * 4)
+    m.train()
+    for _ in range(5):
+        opt.zero_grad()
+        logit = m(torch.as_tensor(enh), torch.as_tensor(pro), ld)["logit"]
+        torch.nn.functional.binary_cross_entropy_with_logits(logit, y).backward()
+        opt.step()
+        m.proximal_step(opt)
+    assert float(m.w_e.detach()[zero_e].abs().sum()) == 0.0
+    assert float(m.u.detach()[zero_u].abs().sum()) == 0.0
+    assert float(m.w_e.detach()[~zero_e].abs().sum()) > 0.0  # the support itself is refitted
+
+
 def test_contributions_add_up_and_match_hand_computation():
     enh, pro, ld = batch()
     m = motif_model()

@@ -12,7 +12,17 @@ import torch
 
 from epcli.core.errors import EpcliError, UsageError
 from epcli.model.encoder import one_hot
-from epcli.model.motif_scan import LEVELS, RES, SITE_MODELS, MotifScanner, site_matrices, strand_max
+from epcli.model.motif_scan import (
+    LEVELS,
+    N_SCANS,
+    RES,
+    SITE_MODELS,
+    VIEWS,
+    MotifScanner,
+    scan_plan,
+    site_matrices,
+    strand_max,
+)
 from epcli.motifs import CORE_MIN_SPECIFIC, DEFAULT_BACKGROUND, Motif, MotifSet, load_motifs
 from helpers import TEST_DATA
 
@@ -148,6 +158,41 @@ def test_subset_scan_is_memoised_as_its_rows_only():
     # the memo holds 2 motif rows per window, not all of them, and serves them again
     assert sc.memo_bytes == 3 * full[0, :2].numel() * 4
     assert torch.equal(sc(codes, subset=subset), part) and sc.scans == 6
+
+
+def test_scan_plan_scans_only_the_planned_scans_and_maps_views():
+    ms = load_motifs(TINY_MOTIFS)
+    sc = _scanner(ms)
+    sc.set_matrices(*ms.log_odds_tensor()[:2], site_matrices(ms))
+    rng = np.random.default_rng(5)
+    codes = torch.as_tensor(rng.integers(0, 4, size=(4, 700))).long()
+    ctcf = ms.ids.index("MA0139.2")
+    site = ms.motifs[ctcf].consensus()
+    codes[:, 100 : 100 + len(site)] = torch.tensor(["ACGT".index(b) for b in site])
+    full = sc(codes)
+    n_lev = len(LEVELS)
+    cons = slice(n_lev, n_lev + sum(len(mm) for _, _, mm in SITE_MODELS))
+    assert float(full[:, ctcf, cons].sum()) > 0  # the planted consensus is counted
+    # motif 0: the log-odds view only; CTCF: its consensus views only
+    used = torch.zeros(len(ms) * VIEWS + 2, dtype=torch.bool)
+    used[0] = True
+    used[ctcf * VIEWS + 1 : (ctcf + 1) * VIEWS] = True
+    plan = scan_plan(used, len(ms))
+    assert plan.shape == (len(ms), N_SCANS)
+    assert plan.nonzero().tolist() == [[0, 0], [ctcf, 1]]
+    sc.clear_cache()
+    part = sc(codes, subset=plan)
+    assert torch.equal(part[:, 0, :n_lev], full[:, 0, :n_lev])
+    assert torch.equal(part[:, 0, -1], full[:, 0, -1])
+    assert float(part[:, 0, cons].abs().sum()) == 0.0
+    assert torch.equal(part[:, ctcf, cons], full[:, ctcf, cons])
+    assert float(part[:, ctcf, :n_lev].abs().sum()) == 0.0
+    others = [i for i in range(len(ms)) if i not in (0, ctcf)]
+    assert float(part[:, others].abs().sum()) == 0.0
+    # the memo keeps the two planned motifs' rows per window and serves the plan again
+    assert sc.memo_bytes == 4 * full[0, :2].numel() * 4
+    scans = sc.scans
+    assert torch.equal(sc(codes, subset=plan), part) and sc.scans == scans
 
 
 def test_motif_files_jaspar_and_meme(tmp_path):

@@ -41,8 +41,9 @@ from torch import nn
 
 from epcli.model.config import ModelConfig
 from epcli.model.encoder import as_codes
+from epcli.model.motif_activity import MotifActivity
 from epcli.model.motif_adapt import direction_prototype, fit_direction
-from epcli.model.motif_scan import SITE_MODELS, VIEWS, MotifActivity, MotifScanner
+from epcli.model.motif_scan import SITE_MODELS, VIEWS, MotifScanner, scan_plan
 from epcli.model.prism import PrototypeMixin, init_prototype_params
 
 #: Centre of the distance term: log10(1 + d/1000) = 2 at d ~ 100 kb.
@@ -101,9 +102,10 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
         self.register_buffer("motif_sd", torch.zeros(nf))
         self.register_buffer("re_prior_sd", torch.tensor(1.0))
         init_prototype_params(self, cfg, nf)
-        self._active: torch.Tensor | None = None
+        self._plans: dict[str, torch.Tensor | None] = {}
+        self._support: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.prune_scan = True
-        self.register_load_state_dict_post_hook(lambda *_: setattr(self, "_active", None))
+        self.register_load_state_dict_post_hook(lambda *_: self._plans.clear())
         self._register_load_state_dict_pre_hook(_one_site_model_weights)
         if not cfg.use_motif_prior:
             with torch.no_grad():
@@ -154,11 +156,11 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
     # ---------------------------------------------------------------- encoders
     def encode_enhancers(self, codes: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Enhancer windows: codes (N, Le) -> motif activity z_E (N, M + F)."""
-        return self.act_e(self.scanner(as_codes(codes, self._device()), self._subset()))
+        return self.act_e(self.scanner(as_codes(codes, self._device()), self.side_plan("enhancer")))
 
     def encode_promoters(self, codes: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Promoter windows: codes (N, Lp) -> motif activity z_P (N, M + F)."""
-        return self.act_p(self.scanner(as_codes(codes, self._device()), self._subset()))
+        return self.act_p(self.scanner(as_codes(codes, self._device()), self.side_plan("promoter")))
 
     # ---------------------------------------------------------------- U_I
     def gates(self) -> torch.Tensor:
@@ -270,8 +272,43 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
             # gradient (a warm start that already fits) must not zero every weight at once
             thr = lr * lam / (vhat.sqrt().clamp(min=lam) + eps)
             p.copy_(p.sign() * (p.abs() - thr).clamp(min=0.0))
+        for p, keep in self._support:
+            p.mul_(keep)
         self.gate.clamp_(min=0.0)
-        self._active = None
+        self.forget_plans()
+
+    def fix_support(self) -> None:
+        """From now on keep at 0 every sparse weight that is 0 now (a relaxed lasso).
+
+        The warm start's full-batch L1 path chooses which motifs carry U_I; the episodes
+        then refit those weights only (:meth:`proximal_step` applies the mask). Without it,
+        mini-batch gradient noise, larger than any useful penalty, revived hundreds of
+        weights at negligible size (461 active motifs after the episodes against the warm
+        start's 159 on the JASPAR rule of docs/benchmarks.md), each one a scan at prediction.
+        """
+        with torch.no_grad():
+            self._support = [(p, p != 0) for p in self._sparse_params()]
+
+    def used_features(self, side: str | None = None) -> torch.Tensor:
+        """Activity features that a term reads (a non-zero weight, factor or gate).
+
+        Parameters
+        ----------
+        side : {"enhancer", "promoter"}, optional
+            The features of that anchor's activity (enhancer: w_E, U and the R_E gates;
+            promoter: w_P and V); both sides' together when None.
+
+        Returns
+        -------
+        torch.Tensor, shape (M * VIEWS + F,), bool
+        """
+        inter = self.cfg.use_interaction
+        enh = (self.w_e != 0) | (self.gates() != 0)
+        pro = self.w_p != 0
+        if inter:
+            enh = enh | (self.u != 0).any(0)
+            pro = pro | (self.v != 0).any(0)
+        return {"enhancer": enh, "promoter": pro, None: enh | pro}[side]
 
     def active_motifs(self) -> torch.Tensor:
         """Indices of the PWMs that any term uses (a non-zero weight, factor or gate).
@@ -282,29 +319,32 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
             Motifs outside it contribute exactly 0 to U_I and R_E, so they need no scan.
         """
         m = self.scanner.n_motifs * VIEWS
-        used = (self.w_e[:m] != 0) | (self.w_p[:m] != 0) | (self.gates()[:m] != 0)
-        if self.cfg.use_interaction:
-            used = used | (self.u[:, :m] != 0).any(0) | (self.v[:, :m] != 0).any(0)
-        return used.view(-1, VIEWS).any(1).nonzero().view(-1)
+        return self.used_features()[:m].view(-1, VIEWS).any(1).nonzero().view(-1)
 
-    def _subset(self) -> torch.Tensor | None:
-        """Motifs to scan: all while training, the active ones otherwise (cached).
+    def side_plan(self, side: str) -> torch.Tensor | None:
+        """Scans an anchor side needs (:func:`~epcli.model.motif_scan.scan_plan`): all while
+        training, the used ones otherwise (cached per side).
 
         ``prune_scan = False`` (set while a training run validates between epochs, when the
-        active set still changes) scans every motif, so memoised scans stay reusable.
+        used set still changes) scans everything, so memoised scans stay reusable.
         """
         if not self.prune_scan or self.training:
             return None
         if self.scanner.weight.requires_grad and torch.is_grad_enabled():
             return None
-        if getattr(self, "_active", None) is None:
-            act = self.active_motifs()
-            self._active = None if act.numel() == self.scanner.n_motifs else act
-        return self._active
+        if side not in self._plans:
+            with torch.no_grad():
+                plan = scan_plan(self.used_features(side), self.scanner.n_motifs).cpu()
+            self._plans[side] = None if bool(plan.all()) else plan
+        return self._plans[side]
+
+    def forget_plans(self) -> None:
+        """Drop the cached scan plans (after weights, factors or gates were changed)."""
+        self._plans.clear()
 
     def train(self, mode: bool = True) -> MotifPrismModel:
-        """Switch mode (and forget the cached set of active motifs)."""
-        self._active = None
+        """Switch mode (and forget the cached scan plans)."""
+        self.forget_plans()
         return super().train(mode)
 
     # ---------------------------------------------------------------- R_E
@@ -542,11 +582,11 @@ class ablated:
                     p[..., nm:] = 0.0
                 else:
                     p.zero_()
-        m._active = None
+        m.forget_plans()
         return m
 
     def __exit__(self, *exc) -> None:
         with torch.no_grad():
             for n, v in self._saved.items():
                 getattr(self.model, n).copy_(v)
-        self.model._active = None
+        self.model.forget_plans()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import math
 from collections import OrderedDict
 
 import numpy as np
@@ -46,6 +45,38 @@ N_STATS = len(LEVELS) + N_COUNTS + 1
 #: Activity features per motif: the log-odds view (a learned mixture over the levels), then
 #: one view per consensus count channel.
 VIEWS = 1 + N_COUNTS
+
+#: Scans of each matrix: its log-odds matrix (scan 0), then each site model's consensus.
+N_SCANS = 1 + len(SITE_MODELS)
+
+#: The scan each activity view is computed from, length :data:`VIEWS`.
+VIEW_SCAN: tuple[int, ...] = (0,) + tuple(
+    1 + s for s, (_, _, mm) in enumerate(SITE_MODELS) for _ in mm
+)
+
+
+def scan_plan(used: torch.Tensor, n_motifs: int) -> torch.Tensor:
+    """Which scans each matrix needs, from the activity features that a model uses.
+
+    Parameters
+    ----------
+    used : torch.Tensor, shape (M * VIEWS + F,) or (M * VIEWS,), bool
+        Features with a non-zero weight (feature order of
+        :class:`~epcli.model.motif_activity.MotifActivity`).
+    n_motifs : int
+        M.
+
+    Returns
+    -------
+    torch.Tensor, shape (M, N_SCANS), bool
+        Column 0: the log-odds scan; column 1 + s: site model s's consensus scan
+        (:data:`VIEW_SCAN`). A scan no used view reads is skipped.
+    """
+    views = used[: n_motifs * VIEWS].reshape(n_motifs, VIEWS)
+    plan = torch.zeros(n_motifs, N_SCANS, dtype=torch.bool, device=used.device)
+    for v, s in enumerate(VIEW_SCAN):
+        plan[:, s] |= views[:, v]
+    return plan
 
 
 def site_matrices(ms) -> tuple[np.ndarray, np.ndarray]:
@@ -353,17 +384,25 @@ class MotifScanner(nn.Module):
         return self.cache_bytes > 0 and not (self.weight.requires_grad and self.training)
 
     # ---------------------------------------------------------------- scans
+    def as_plan(self, subset: torch.Tensor | None) -> torch.Tensor | None:
+        """A scan plan (M, N_SCANS) bool (:func:`scan_plan`) from a plan, from motif indices
+        (every scan of those motifs), or None (every scan of every motif)."""
+        if subset is None or (subset.dtype == torch.bool and subset.dim() == 2):
+            return subset
+        plan = torch.zeros(self.n_motifs, N_SCANS, dtype=torch.bool)
+        plan[subset.cpu()] = True
+        return plan
+
     def _buckets(
-        self, subset: torch.Tensor | None = None, lengths: torch.Tensor | None = None
+        self, chosen: torch.Tensor | None = None, lengths: torch.Tensor | None = None
     ) -> list[tuple[torch.Tensor, int]]:
         """Motif indices grouped by length (each padded to its group's longest); motifs of
-        length 0 (``lengths`` given: consensus lengths) are left out."""
+        length 0 (``lengths`` given: consensus lengths) and, with ``chosen`` ((M,) bool),
+        those not chosen are left out."""
         lengths = (self.lengths if lengths is None else lengths).clamp(0, self.width)
         keep = lengths > 0
-        if subset is not None:
-            chosen = torch.zeros_like(keep)
-            chosen[subset.to(keep.device)] = True
-            keep = keep & chosen
+        if chosen is not None:
+            keep = keep & chosen.to(keep.device)
         out = []
         for lo in range(0, self.width, _BUCKET):
             sel = (keep & (lengths > lo) & (lengths <= lo + _BUCKET)).nonzero().view(-1)
@@ -377,8 +416,9 @@ class MotifScanner(nn.Module):
         Parameters
         ----------
         x : torch.Tensor, shape (N, 4, L), one-hot
-        subset : torch.Tensor of int64, optional
-            Scan only these motifs (the others' statistics are 0).
+        subset : torch.Tensor, optional
+            Scan only these motifs (int64 indices) or only these scans (a plan,
+            :meth:`as_plan`); the statistics of a scan left out are 0.
 
         Returns
         -------
@@ -392,13 +432,16 @@ class MotifScanner(nn.Module):
         n, _, length = x.shape
         out = x.new_zeros(n, self.n_motifs, N_STATS, self.n_bins)
         with torch.autocast(x.device.type, enabled=False):  # thresholds need full precision
-            self._pwm_stats_into(out, x.float(), subset)
+            self._pwm_stats_into(out, x.float(), self.as_plan(subset))
         return out
 
-    def _pwm_stats_into(self, out: torch.Tensor, x: torch.Tensor, subset) -> None:
+    def _pwm_stats_into(self, out: torch.Tensor, x: torch.Tensor, plan) -> None:
         length = x.shape[-1]
-        buckets = self._buckets(subset)
-        site_buckets = [self._buckets(subset, n) for n in self.cons_len]
+        buckets = self._buckets(None if plan is None else plan[:, 0])
+        site_buckets = [
+            self._buckets(None if plan is None else plan[:, 1 + s], n)
+            for s, n in enumerate(self.cons_len)
+        ]
         cols = None
         n_scanned = sum(int(sel.numel()) for sel, _ in buckets)
         if _use_gemm(x) and n_scanned >= GEMM_MOTIFS:
@@ -452,9 +495,10 @@ class MotifScanner(nn.Module):
     ) -> torch.Tensor:
         """Scan windows: codes (N, L) -> statistics (N, M + F, N_STATS, B).
 
-        Frozen PWM statistics are memoised per distinct window content (and motif subset),
-        so a window seen before in this run is not scanned again; the free filters are always
-        computed. ``subset`` (motif indices) restricts the scan; other motifs get 0.
+        Frozen PWM statistics are memoised per distinct window content (and scan plan), so a
+        window seen before in this run is not scanned again; the free filters are always
+        computed. ``subset`` (motif indices or a scan plan, :meth:`as_plan`) restricts the
+        scan; the statistics of the scans left out are 0.
         """
         codes = canonical_orientation(codes)
         x = one_hot(codes).contiguous()  # (N, 4, L); the convolution is 3x slower on a view
@@ -462,12 +506,13 @@ class MotifScanner(nn.Module):
         if not self._memo_on():
             self.scans += int(codes.shape[0])
             return torch.cat([self.pwm_stats(x, subset), free], dim=1)
+        plan = self.as_plan(subset)
+        rows = None if plan is None else plan.cpu().any(1).nonzero().view(-1)
         host = codes.detach().to("cpu", torch.uint8).numpy()
         full = b"\0" * 8
         sig = full
-        if subset is not None:
-            sig = hashlib.blake2b(subset.detach().cpu().numpy().astype(np.int64).tobytes())
-            sig = sig.digest()[:8]
+        if plan is not None:
+            sig = hashlib.blake2b(np.packbits(plan.cpu().numpy()).tobytes()).digest()[:8]
         digests = [hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in host]
         keys = [sig + d for d in digests]
         found: dict[bytes, torch.Tensor] = {}
@@ -476,7 +521,7 @@ class MotifScanner(nn.Module):
             if key in found or key in todo:
                 continue
             hit = self._memo.get(key)
-            if hit is None and sig != full:  # a full scan of the window serves any subset
+            if hit is None and sig != full:  # a full scan of the window serves any plan
                 hit = self._memo.get(full + digests[i])
                 key = full + digests[i] if hit is not None else key
             if hit is None:
@@ -489,28 +534,28 @@ class MotifScanner(nn.Module):
             part = items[a : a + batch]
             idx = torch.as_tensor([i for _, i in part], device=codes.device)
             with torch.no_grad():
-                stats = self.pwm_stats(x.index_select(0, idx), subset)
+                stats = self.pwm_stats(x.index_select(0, idx), plan)
             self.scans += len(part)
             for (key, _), st in zip(part, stats, strict=True):
                 found[key] = st.detach().to("cpu")
-                # a subset scan is stored as its rows only (the others are 0): a trained
-                # model uses tens of the hundreds of motifs, so the memo stays small
-                kept = found[key] if subset is None else found[key][subset.cpu()]
+                # a planned scan is stored as its motifs' rows only (the others are 0): a
+                # trained model uses tens of the hundreds of motifs, so the memo stays small
+                kept = found[key] if rows is None else found[key][rows]
                 self._store(key, kept.contiguous())
         pwm = torch.stack(
             [
-                self._full(found[k] if k in found else found[full + d], subset)
+                self._full(found[k] if k in found else found[full + d], rows)
                 for k, d in zip(keys, digests, strict=True)
             ]
         ).to(x.device)
         return torch.cat([pwm, free], dim=1)
 
-    def _full(self, value: torch.Tensor, subset: torch.Tensor | None) -> torch.Tensor:
-        """A memoised scan (M, S, B) or its subset rows (|subset|, S, B) -> (M, S, B)."""
-        if value.shape[0] == self.n_motifs or subset is None:
+    def _full(self, value: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+        """A memoised scan (M, S, B) or its planned rows (|rows|, S, B) -> (M, S, B)."""
+        if value.shape[0] == self.n_motifs or rows is None:
             return value
         out = value.new_zeros(self.n_motifs, *value.shape[1:])
-        out[subset.cpu()] = value
+        out[rows] = value
         return out
 
     def _store(self, key: bytes, value: torch.Tensor) -> None:
@@ -520,78 +565,3 @@ class MotifScanner(nn.Module):
         while self._memo_bytes > self.cache_bytes and len(self._memo) > 1:
             _, old = self._memo.popitem(last=False)
             self._memo_bytes -= old.numel() * old.element_size()
-
-
-class MotifActivity(nn.Module):
-    """Per-window motif activity z from scan statistics (one per anchor side).
-
-    Each of the M motifs gives :data:`VIEWS` features, each free filter one. The log-odds
-    view is ``log1p(sum_b p_b sum_t q_(m,t) counts[m, b, t] / c_(m,t))`` with positional
-    weights ``p = softplus(pos)`` (B,), per-motif level mixtures ``q = softmax(thr)``, and
-    ``c`` the mean whole-window count of each motif at each level over the training windows
-    (so every level weighs alike before ``q`` is learned); consensus view t (one per
-    count channel of :data:`SITE_MODELS`) is ``log1p(sum_b p_b cons_counts[m, b, t])``.
-    Every feature is then standardised over the training windows. Feature order: motif 0's
-    views, motif 1's views, ..., then the free filters (:func:`feature_motif`).
-
-    Parameters
-    ----------
-    n_motifs, n_free : int
-        M matrices and F free filters.
-    n_bins : int
-        B rings.
-    """
-
-    def __init__(self, n_motifs: int, n_free: int, n_bins: int) -> None:
-        super().__init__()
-        self.n_motifs, self.n_free = int(n_motifs), int(n_free)
-        n_src = self.n_motifs + self.n_free
-        self.pos = nn.Parameter(torch.zeros(n_bins))
-        self.thr = nn.Parameter(torch.zeros(n_src, len(LEVELS)))
-        self.register_buffer("level_scale", torch.ones(n_src, len(LEVELS)))
-        self.register_buffer("mean", torch.zeros(self.n_out))
-        self.register_buffer("sd", torch.ones(self.n_out))
-
-    @property
-    def n_out(self) -> int:
-        """Features: M * VIEWS + F."""
-        return self.n_motifs * VIEWS + self.n_free
-
-    def raw(self, stats: torch.Tensor) -> torch.Tensor:
-        """(N, M+F, N_STATS, B) -> unstandardised activity (N, M * VIEWS + F)."""
-        p = F.softplus(self.pos) / math.log(2.0)  # 1 at initialisation
-        q = torch.softmax(self.thr, dim=-1) / self.level_scale
-        # positional pooling first, as one matrix-vector product over the contiguous ring
-        # axis (no (N, M, N_STATS, B) temporary in the forward or the backward pass)
-        pooled = stats @ p  # (N, M+F, N_STATS)
-        pwm = torch.log1p((pooled[..., : len(LEVELS)] * q).sum(-1).clamp(min=0.0))
-        m = self.n_motifs
-        cons = torch.log1p(pooled[:, :m, len(LEVELS) : len(LEVELS) + N_COUNTS].clamp(min=0.0))
-        views = torch.cat([pwm[:, :m, None], cons], dim=-1).flatten(1)
-        return torch.cat([views, pwm[:, m:]], dim=1)
-
-    def forward(self, stats: torch.Tensor) -> torch.Tensor:
-        """(N, M+F, N_STATS, B) -> standardised activity z (N, M * VIEWS + F)."""
-        return (self.raw(stats) - self.mean) / self.sd
-
-    def set_normalization(self, stats: torch.Tensor) -> None:
-        """Level scales, mean and SD from the statistics (N, M+F, N_STATS, B) of training
-        windows."""
-        with torch.no_grad():
-            counts = stats[:, :, : len(LEVELS)].sum(-1).mean(0)  # (M+F, levels)
-            self.level_scale.copy_(counts.clamp(min=0.05))
-            raw = self.raw(stats)
-            self.mean.copy_(raw.mean(0))
-            sd = raw.std(0) if raw.shape[0] > 1 else torch.ones_like(self.sd)
-            # a feature constant over the training windows (a consensus no training window
-            # holds) cannot be learnt; unit scale keeps it near 0 on new windows rather than
-            # blowing a single new site up to thousands of SDs
-            self.sd.copy_(torch.where(sd < 1e-3, torch.ones_like(sd), sd))
-
-
-def feature_motif(n_motifs: int, n_free: int) -> np.ndarray:
-    """Motif (0..M-1) or free filter (M..M+F-1) of each activity feature, shape
-    (M * VIEWS + F,)."""
-    return np.concatenate(
-        [np.repeat(np.arange(n_motifs), VIEWS), n_motifs + np.arange(n_free)]
-    ).astype(np.int64)

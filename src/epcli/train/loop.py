@@ -276,6 +276,8 @@ def torch_loop(ctx: LoopContext, mcfg: ModelConfig, builder) -> TrainResult:
         log=log,
     )
     resumed = ckpt.resume(model, opt) if ctx.target.resume_dir is not None else None
+    if hasattr(model, "fix_support"):  # episodes refit the warm start's (or resumed) support
+        model.fix_support()
     best, start_epoch = BestSoFar(), 0
     if resumed is not None:
         start_epoch = resumed.start_epoch
