@@ -119,6 +119,12 @@ def main() -> None:
     ap.add_argument("--skip-predict", action="store_true")
     ap.add_argument("--predict-model", choices=["prism", "default"], default="prism")
     ap.add_argument("--chunk-size", type=int, default=100_000, help="predict's pairs per chunk")
+    ap.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="a trained model directory (overrides --predict-model)",
+    )
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -143,7 +149,9 @@ def main() -> None:
             flush=True,
         )
     if not args.skip_predict:
-        if args.predict_model == "prism":
+        if args.model is not None:
+            model = args.model
+        elif args.predict_model == "prism":
             model = work / "prism_model"
             make_prism_dir(model)
         else:

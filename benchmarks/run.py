@@ -550,7 +550,7 @@ def recovery(
     import torch
 
     from epcli.inference.predictor import Predictor
-    from epcli.model.motif import feature_names
+    from epcli.model.motif_read import feature_names
 
     pred = Predictor.load(model_dir, device="cpu")
     model = pred.model

@@ -7,8 +7,9 @@ import torch
 
 from epcli.core.metrics import aupr
 from epcli.model.config import ModelConfig
-from epcli.model.motif import MotifPrismModel, prototype_tfs
+from epcli.model.motif import MotifPrismModel
 from epcli.model.motif_adapt import direction_prototype, fit_direction
+from epcli.model.motif_read import prototype_tfs
 from epcli.model.motif_scan import VIEWS
 
 

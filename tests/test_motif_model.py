@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from epcli.explain import top_contributions
-from epcli.model.motif import ablated, prototype_tfs, top_motifs
+from epcli.model.motif_read import ablated, prototype_tfs, top_motifs
 from epcli.model.motif_scan import VIEWS
 from epcli.model.registry import build_model
 from epcli.motifs import load_motifs
@@ -259,6 +259,35 @@ def test_fixed_support_keeps_zero_weights_at_zero_through_training_steps():
     assert float(m.w_e.detach()[zero_e].abs().sum()) == 0.0
     assert float(m.u.detach()[zero_u].abs().sum()) == 0.0
     assert float(m.w_e.detach()[~zero_e].abs().sum()) > 0.0  # the support itself is refitted
+
+
+def test_inference_combines_window_terms_and_ignores_chunking():
+    from epcli.core.arrays import log_distance
+    from epcli.inference.engine import WindowRows, pair_features_unique, score_features
+    from test_predictor import make_pairs
+
+    m = motif_model()
+    data = make_pairs(n_enh=10, n_pro=6, n_pairs=80)
+    fit_norm(m, data.enh_seqs, data.pro_seqs)
+    randomise(m)
+    with torch.no_grad():  # a sparse model: the inference path reads the used features only
+        m.w_e[::3] = 0.0
+        m.u[:, 1::2] = 0.0
+    feats = pair_features_unique(m, data, batch_size=7)
+    env = feats["env"]
+    assert isinstance(env, WindowRows) and env.shape == (80, m.env_dim)
+    assert env.values.shape[0] == np.unique(data.enh_idx).size  # one row per enhancer
+    logit = score_features(m, feats, None)["logit"]
+    ld = torch.as_tensor(log_distance(data.distance))
+    ref = outputs(m, data.enh_seqs[data.enh_idx], data.pro_seqs[data.pro_idx], ld)
+    np.testing.assert_allclose(logit, ref["logit"].numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(env), ref["env"].numpy(), rtol=1e-6, atol=1e-6)
+    # the same pairs among other windows and batch sizes: bit-identical values
+    rows = np.arange(10, 50)
+    part = pair_features_unique(m, data.subset(rows), batch_size=5)
+    assert np.array_equal(part["u_i"], feats["u_i"][rows])
+    assert np.array_equal(np.asarray(part["env"]), np.asarray(env[rows]))
+    assert np.array_equal(score_features(m, part, None)["logit"], logit[rows])
 
 
 def test_contributions_add_up_and_match_hand_computation():

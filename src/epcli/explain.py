@@ -77,7 +77,7 @@ def top_contributions(
     """
     import torch
 
-    from epcli.model.motif import feature_names
+    from epcli.model.motif_read import feature_names
 
     check_explainable(model)
     ids, names = feature_names(model.cfg)

@@ -82,6 +82,38 @@ def aligned_batches(n: int, batch_size: int, offset: int = 0):
         i += take
 
 
+class WindowRows:
+    """A per-pair matrix stored once per window: row i is ``values[index[i]]``.
+
+    The motif model's environment features depend on the enhancer window only, so a chunk's
+    (pairs, M + F) matrix is kept as its unique enhancers' rows and an index. Slicing gives
+    another :class:`WindowRows`; ``np.asarray`` the dense rows.
+
+    Parameters
+    ----------
+    values : np.ndarray, shape (W, D)
+    index : np.ndarray, shape (n,), int64
+    """
+
+    def __init__(self, values: np.ndarray, index: np.ndarray) -> None:
+        self.values, self.index = values, np.asarray(index, dtype=np.int64)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n, D)."""
+        return (self.index.shape[0], self.values.shape[1])
+
+    def __len__(self) -> int:
+        return self.index.shape[0]
+
+    def __getitem__(self, rows) -> WindowRows:
+        return WindowRows(self.values, self.index[rows])
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self.values[self.index]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+
 def _encode_unique(encode, seqs: np.ndarray, idx: np.ndarray, batch_size: int, device):
     """Encode rows ``idx`` of ``seqs`` in batches; tokens (len(idx), T, d) on ``device``."""
     import torch
@@ -152,6 +184,10 @@ def pair_features_unique(
     """
     import torch
 
+    if hasattr(model, "window_terms"):
+        return _window_pair_features(
+            model, data, batch_size, progress, zero_distance, cache, max_cache_bytes
+        )
     n = data.n_pairs
     device = next(model.parameters()).device
     cfg = model.cfg
@@ -211,6 +247,82 @@ def pair_features_unique(
     return {"u_i": u_i, "env": env, "ui_feat": ui_feat}
 
 
+def _window_pair_features(
+    model, data: PairData, batch_size: int, progress, zero_distance: bool, cache, budget: int
+) -> dict[str, np.ndarray | WindowRows | None]:
+    """:func:`pair_features_unique` for a model whose pair features are sums and products
+    of per-window parts (the motif model's ``window_terms`` / ``combine_terms``): each unique
+    window's parts are computed once, each pair combines its two windows' rows (elementwise,
+    so a pair's values do not depend on chunking), and ``env`` is a :class:`WindowRows`
+    (the pairs' environment rows are never materialised). Pairs are taken in groups by
+    enhancer whose windows' activities fit ``budget`` bytes.
+    """
+    import torch
+
+    n = data.n_pairs
+    device = next(model.parameters()).device
+    ld = np.zeros(n, np.float32) if zero_distance else log_distance(data.distance)
+    enh_idx = np.asarray(data.enh_idx, dtype=np.int64)
+    pro_idx = np.asarray(data.pro_idx, dtype=np.int64)
+    u_i = np.zeros(n, np.float32)
+    ui_feat: np.ndarray | None = None
+    env_parts: list[np.ndarray] = []
+    env_index = np.zeros(n, np.int64)
+    width = model.env_dim * 4
+    was_training = model.training
+    model.eval()
+    done = 0
+    try:
+        with torch.inference_mode():
+            for rows in _chunks_by_enhancer(enh_idx, width, width, budget):
+                ue, inv_e = np.unique(enh_idx[rows], return_inverse=True)
+                up, inv_p = np.unique(pro_idx[rows], return_inverse=True)
+                te = model.window_terms(
+                    _encode_cached(
+                        cache,
+                        "enhancer",
+                        model.encode_enhancers,
+                        data.enh_seqs,
+                        ue,
+                        batch_size,
+                        device,
+                    ),
+                    "enhancer",
+                )
+                tp = model.window_terms(
+                    _encode_cached(
+                        cache,
+                        "promoter",
+                        model.encode_promoters,
+                        data.pro_seqs,
+                        up,
+                        batch_size,
+                        device,
+                    ),
+                    "promoter",
+                )
+                ie = torch.from_numpy(inv_e.reshape(-1)).to(device)
+                ip = torch.from_numpy(inv_p.reshape(-1)).to(device)
+                out = model.combine_terms(
+                    {k: te[k][ie] for k in ("add", "fac")},
+                    {k: tp[k][ip] for k in ("add", "fac")},
+                    torch.from_numpy(ld[rows]).to(device),
+                )
+                u_i[rows] = out["u_i"].float().cpu().numpy()
+                if ui_feat is None:
+                    ui_feat = np.zeros((n, out["ui_feat"].shape[1]), np.float32)
+                ui_feat[rows] = out["ui_feat"].float().cpu().numpy()
+                env_index[rows] = inv_e.reshape(-1) + sum(e.shape[0] for e in env_parts)
+                env_parts.append(te["env"].float().cpu().numpy())
+                done += rows.shape[0]
+                if progress is not None:
+                    progress(done, n)
+    finally:
+        model.train(was_training)
+    env = WindowRows(np.concatenate(env_parts), env_index) if env_parts else None
+    return {"u_i": u_i, "env": env, "ui_feat": ui_feat}
+
+
 def score_features(
     model, feats: dict[str, np.ndarray | None], proto: np.ndarray | None, row_offset: int = 0
 ) -> dict[str, np.ndarray]:
@@ -236,6 +348,12 @@ def score_features(
     temp = float(model.temperature().detach().float().cpu())
     if env is None:
         r_e = np.zeros_like(u)
+    elif isinstance(env, WindowRows):  # R_E of each window once (row-wise: batch-free)
+        device = next(model.parameters()).device
+        p = model.population_prototype if proto is None else np.asarray(proto, np.float32)
+        with torch.inference_mode():
+            r = model.r_e(torch.from_numpy(env.values).to(device), torch.as_tensor(p).to(device))
+        r_e = r.double().cpu().numpy()[env.index]
     else:
         device = next(model.parameters()).device
         p = (

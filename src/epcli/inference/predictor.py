@@ -353,7 +353,7 @@ class Predictor:
         prob = sigmoid(margin / temp)
         fav = dis = None
         if proto_arr is not None and hasattr(self.model, "scanner"):
-            from epcli.model.motif import prototype_tfs
+            from epcli.model.motif_read import prototype_tfs
 
             ref = self.model.population_prototype.detach().cpu().numpy()
             fav, dis = prototype_tfs(self.model, proto_arr, ref)

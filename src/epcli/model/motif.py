@@ -200,6 +200,47 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
         c = log_dist - LOG_DIST_CENTRE
         return self.dist[0] * c + self.dist[1] * c * c
 
+    def window_terms(self, tok: torch.Tensor, side: str) -> dict[str, torch.Tensor]:
+        """The per-window parts of :meth:`pair_features` (a pair's terms are sums and
+        products of its two windows' parts).
+
+        Parameters
+        ----------
+        tok : torch.Tensor, shape (N, M + F)
+            Motif activities of N windows of one side.
+        side : {"enhancer", "promoter"}
+
+        Returns
+        -------
+        dict
+            ``add`` (N,): the additive term (z . w_E or z . w_P); ``fac`` (N, R): the
+            interaction factors (z U^T or z V^T); enhancer windows also ``env`` (N, M + F)
+            = g * z_E. Each row is a function of its own window only (products summed along
+            the feature axis), whatever the other rows of the batch.
+        """
+        enh = side == "enhancer"
+        w, f = (self.w_e, self.u) if enh else (self.w_p, self.v)
+        out = {"env": tok * self.gates()} if enh else {}
+        if not torch.is_grad_enabled():  # the used features only (the others' weights are 0)
+            cols = self.used_features(side).nonzero().view(-1)
+            tok, w, f = tok[:, cols], w[cols], f[:, cols]
+        out["add"] = (tok * w).sum(-1)
+        out["fac"] = (tok[:, None, :] * f[None]).sum(-1)
+        return out
+
+    def combine_terms(
+        self, enh: dict[str, torch.Tensor], pro: dict[str, torch.Tensor], log_dist: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Pair features from the :meth:`window_terms` of each pair's two windows (rows
+        aligned with the pairs; ``env`` may be absent); see :meth:`pair_features`."""
+        ld = torch.as_tensor(log_dist).to(enh["add"]).reshape(-1)
+        fe, fp = enh["fac"], pro["fac"]
+        use = self.cfg.use_interaction
+        inter = (fe * fp).sum(-1) if use else enh["add"].new_zeros(enh["add"].shape)
+        u_i = self.bias + enh["add"] + pro["add"] + inter + self.distance_term(ld)
+        ui_feat = torch.cat([fe, fp, enh["add"][:, None], pro["add"][:, None]], dim=1)
+        return {"u_i": u_i, "env": enh.get("env"), "ui_feat": ui_feat}
+
     def pair_features(
         self, enh_tok: torch.Tensor, pro_tok: torch.Tensor, log_dist: torch.Tensor
     ) -> dict[str, torch.Tensor]:
@@ -216,15 +257,8 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
             ``u_i`` (B,); ``env`` (B, M + F) = g * z_E; ``ui_feat`` (B, 2 R + 2), the
             low-dimensional features behind U_I (interaction factors and additive terms).
         """
-        ld = torch.as_tensor(log_dist).to(enh_tok).reshape(-1)
-        add_e = enh_tok @ self.w_e
-        add_p = pro_tok @ self.w_p
-        fe, fp = enh_tok @ self.u.T, pro_tok @ self.v.T
-        inter = (fe * fp).sum(-1) if self.cfg.use_interaction else add_e.new_zeros(add_e.shape)
-        u_i = self.bias + add_e + add_p + inter + self.distance_term(ld)
-        env = enh_tok * self.gates()
-        ui_feat = torch.cat([fe, fp, add_e[:, None], add_p[:, None]], dim=1)
-        return {"u_i": u_i, "env": env, "ui_feat": ui_feat}
+        enh = self.window_terms(enh_tok, "enhancer")
+        return self.combine_terms(enh, self.window_terms(pro_tok, "promoter"), log_dist)
 
     def interaction_matrix(self) -> torch.Tensor:
         """W = U^T V, shape (M + F, M + F): the E x P motif pair weights."""
@@ -437,156 +471,3 @@ def _one_site_model_weights(state_dict: dict, prefix: str, *_args) -> None:
         v = state_dict.get(prefix + name)
         if v is not None and v.dim() == dims and len(SITE_MODELS) == 1:
             state_dict[prefix + name] = v.unsqueeze(0)
-
-
-def feature_names(cfg: ModelConfig) -> tuple[list[str], list[str]]:
-    """IDs and names of the activity features: each motif's views, then the free filters.
-
-    A motif's log-odds view is its matrix ID and TF name (``MA0099.4``, ``FOS::JUN``); its
-    consensus views add the site model and mismatch allowance (``MA0099.4/c1``, ``FOS::JUN
-    [consensus, <=1 mismatch]``; a core site model: ``MA0099.4/k8c0``, ``FOS::JUN [core 8
-    bp, <=0 mismatches]``); free filters are ``free1``, ``free2``, ...
-    """
-    ids, names = [], []
-    for i, n in zip(cfg.motif_ids or [], cfg.motif_names or [], strict=True):
-        ids.append(i)
-        names.append(n)
-        for site, core, allow in SITE_MODELS:
-            for t in allow:
-                ids.append(f"{i}/c{t}" if core is None else f"{i}/k{core}c{t}")
-                names.append(f"{n} [{site}, <={t} mismatch{'es' if t != 1 else ''}]")
-    free = [f"free{i + 1}" for i in range(cfg.n_free_filters)]
-    return ids + free, names + free
-
-
-def top_motifs(model: MotifPrismModel, k: int = 20) -> list[dict]:
-    """The motifs (and E x P motif pairs) with the largest effect on U_I, largest first.
-
-    Motif activities are standardised, so a term's weight is the SD of its contribution
-    over training windows: ``w_E[i]`` for an enhancer motif, ``w_P[i]`` for a promoter
-    motif and ``W[i, j]`` for an E x P pair (times SD(z_E z_P), about 1).
-
-    Parameters
-    ----------
-    model : MotifPrismModel
-    k : int
-        Entries to return.
-
-    Returns
-    -------
-    list of dict
-        ``{"part": "enhancer"|"promoter"|"pair", "id", "name", "effect"}`` (pairs also have
-        ``"promoter_id"``, ``"promoter_name"``), sorted by decreasing ``|effect|``.
-    """
-    ids, names = feature_names(model.cfg)
-    with torch.no_grad():
-        cand = []
-        for part, w in (("enhancer", model.w_e), ("promoter", model.w_p)):
-            w = w.detach().cpu().numpy()
-            for i in np.argsort(-np.abs(w))[:k]:
-                if w[i] != 0:
-                    cand.append(
-                        {"part": part, "id": ids[i], "name": names[i], "effect": float(w[i])}
-                    )
-        if model.cfg.use_interaction:
-            wm = model.interaction_matrix().detach().cpu().numpy()
-            flat = np.argsort(-np.abs(wm), axis=None)[:k]
-            for f in flat:
-                i, j = np.unravel_index(f, wm.shape)
-                if wm[i, j] != 0:
-                    cand.append(
-                        {
-                            "part": "pair",
-                            "id": ids[i],
-                            "name": names[i],
-                            "promoter_id": ids[j],
-                            "promoter_name": names[j],
-                            "effect": float(wm[i, j]),
-                        }
-                    )
-    cand.sort(key=lambda d: -abs(d["effect"]))
-    return cand[:k]
-
-
-def prototype_tfs(
-    model: MotifPrismModel, proto: np.ndarray, reference: np.ndarray | None = None, k: int = 10
-) -> tuple[list[dict], list[dict]]:
-    """TFs a cell prototype favours and disfavours.
-
-    A prototype's direction ``mu_pos - mu_neg`` over e(x) = g * z_E says which enhancer motifs
-    lower the cell's resistance (favoured) or raise it (disfavoured). With a ``reference``
-    (the population prototype) the direction is taken relative to it, so the TFs named are
-    the ones this cell favours more than the training cells on average.
-
-    Parameters
-    ----------
-    model : MotifPrismModel
-    proto, reference : np.ndarray, shape (2, M + F)
-    k : int
-
-    Returns
-    -------
-    favoured, disfavoured : list of dict
-        ``{"id", "name", "weight"}``, largest ``|weight|`` first; weights are 0-free.
-    """
-    ids, names = feature_names(model.cfg)
-    p = np.asarray(proto, dtype=np.float64)
-    d = p[1] - p[0]
-    if reference is not None:
-        r = np.asarray(reference, dtype=np.float64)
-        d = d - (r[1] - r[0])
-    order = np.argsort(-d)
-    fav = [{"id": ids[i], "name": names[i], "weight": float(d[i])} for i in order[:k] if d[i] > 0]
-    dis = [
-        {"id": ids[i], "name": names[i], "weight": float(d[i])} for i in order[::-1][:k] if d[i] < 0
-    ]
-    return fav, dis
-
-
-#: Parts of U_I that :func:`ablated` can switch off.
-ABLATIONS = ("enhancer_motifs", "promoter_motifs", "interaction", "free_filters", "r_e_gates")
-
-
-class ablated:
-    """Context manager: a part of a trained model switched off (weights restored on exit).
-
-    Parameters
-    ----------
-    model : MotifPrismModel
-    part : str
-        One of :data:`ABLATIONS`: the additive enhancer or promoter motif terms, the E x P
-        interaction, the free filters (their columns in every term), or the R_E gates.
-    """
-
-    def __init__(self, model: MotifPrismModel, part: str) -> None:
-        if part not in ABLATIONS:
-            raise ValueError(f"unknown part {part!r}; one of {ABLATIONS}")
-        self.model, self.part = model, part
-        self._saved: dict[str, torch.Tensor] = {}
-
-    def __enter__(self) -> MotifPrismModel:
-        m = self.model
-        names = {
-            "enhancer_motifs": ["w_e"],
-            "promoter_motifs": ["w_p"],
-            "interaction": ["u", "v"],
-            "free_filters": ["w_e", "w_p", "u", "v", "gate"],
-            "r_e_gates": ["gate"],
-        }[self.part]
-        nm = m.scanner.n_motifs * VIEWS
-        with torch.no_grad():
-            for n in names:
-                p = getattr(m, n)
-                self._saved[n] = p.detach().clone()
-                if self.part == "free_filters":
-                    p[..., nm:] = 0.0
-                else:
-                    p.zero_()
-        m.forget_plans()
-        return m
-
-    def __exit__(self, *exc) -> None:
-        with torch.no_grad():
-            for n, v in self._saved.items():
-                getattr(self.model, n).copy_(v)
-        self.model.forget_plans()

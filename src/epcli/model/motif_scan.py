@@ -244,7 +244,10 @@ def strand_max_pool(
     (1.4x faster than conv1d, same values; a window's values do not depend on the batch).
     """
     if not _use_gemm(x) or (cols is None and w.shape[0] < GEMM_MOTIFS):
-        return F.max_pool1d(strand_max(x, w), res, ceil_mode=True)
+        # the position maximum first, then the strand maximum on the res-times smaller result
+        both = torch.cat([w, w.flip(1).flip(2)], dim=0)
+        m = F.max_pool1d(F.conv1d(x, both), res, ceil_mode=True)
+        return torch.maximum(m[:, : w.shape[0]], m[:, w.shape[0] :])
     c, k = w.shape[0], w.shape[2]
     n, length = x.shape[0], x.shape[2]
     if cols is None:

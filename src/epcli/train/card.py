@@ -14,7 +14,7 @@ from epcli.core.metrics import aupr, collapse_check, nanmean
 from epcli.core.schema import PROTOTYPE_KINDS
 from epcli.inference.engine import pair_features_unique, score_features, sigmoid
 from epcli.model.encoder import reverse_complement
-from epcli.model.motif import ablated, top_motifs
+from epcli.model.motif_read import ablated, top_motifs
 from epcli.train.config import Log, TrainConfig
 from epcli.train.split import Split
 from epcli.train.validate import (
