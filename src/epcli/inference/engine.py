@@ -348,12 +348,16 @@ def score_features(
     temp = float(model.temperature().detach().float().cpu())
     if env is None:
         r_e = np.zeros_like(u)
-    elif isinstance(env, WindowRows):  # R_E of each window once (row-wise: batch-free)
+    elif isinstance(env, WindowRows):  # R_E of each window once (row-wise: any batches)
         device = next(model.parameters()).device
         p = model.population_prototype if proto is None else np.asarray(proto, np.float32)
+        p = torch.as_tensor(p).to(device)
+        per_window = np.empty(env.values.shape[0], np.float64)
         with torch.inference_mode():
-            r = model.r_e(torch.from_numpy(env.values).to(device), torch.as_tensor(p).to(device))
-        r_e = r.double().cpu().numpy()[env.index]
+            for a in range(0, per_window.shape[0], R_E_BATCH):
+                block = torch.from_numpy(env.values[a : a + R_E_BATCH]).to(device)
+                per_window[a : a + R_E_BATCH] = model.r_e(block, p).double().cpu().numpy()
+        r_e = per_window[env.index]
     else:
         device = next(model.parameters()).device
         p = (
