@@ -140,6 +140,31 @@ def _encode_cached(cache, tag: str, encode, seqs: np.ndarray, idx: np.ndarray, b
     )
 
 
+def _encoded_groups(
+    model, data: PairData, bytes_e: int, bytes_p: int, budget: int, batch_size: int, cache
+):
+    """Pair rows in groups by enhancer (:func:`_chunks_by_enhancer`) with their unique
+    windows encoded once: yields ``rows``, ``tok_e``, ``tok_p`` (the unique windows'
+    encodings) and ``inv_e``, ``inv_p`` (each row's window in them, tensors)."""
+    import torch
+
+    device = next(model.parameters()).device
+    enh_idx = np.asarray(data.enh_idx, dtype=np.int64)
+    pro_idx = np.asarray(data.pro_idx, dtype=np.int64)
+    for rows in _chunks_by_enhancer(enh_idx, bytes_e, bytes_p, budget):
+        ue, inv_e = np.unique(enh_idx[rows], return_inverse=True)
+        up, inv_p = np.unique(pro_idx[rows], return_inverse=True)
+        tok_e = _encode_cached(
+            cache, "enhancer", model.encode_enhancers, data.enh_seqs, ue, batch_size, device
+        )
+        tok_p = _encode_cached(
+            cache, "promoter", model.encode_promoters, data.pro_seqs, up, batch_size, device
+        )
+        inv_e_t = torch.from_numpy(inv_e.reshape(-1)).to(device)
+        yield rows, tok_e, tok_p, inv_e_t, torch.from_numpy(inv_p.reshape(-1)).to(device)
+        del tok_e, tok_p  # one group's encodings at a time (the caller drops its own)
+
+
 def pair_features_unique(
     model,
     data: PairData,
@@ -192,14 +217,9 @@ def pair_features_unique(
     device = next(model.parameters()).device
     cfg = model.cfg
     le, lp = data.enh_seqs.shape[1], data.pro_seqs.shape[1]
-    if hasattr(model, "scanner"):  # motif model: one activity per motif and window
-        bytes_e = bytes_p = model.env_dim * 4
-    else:
-        bytes_e = cfg.n_tokens(le) * cfg.d_model * 4
-        bytes_p = cfg.n_tokens(lp) * cfg.d_model * 4
+    bytes_e = cfg.n_tokens(le) * cfg.d_model * 4
+    bytes_p = cfg.n_tokens(lp) * cfg.d_model * 4
     ld = np.zeros(n, np.float32) if zero_distance else log_distance(data.distance)
-    enh_idx = np.asarray(data.enh_idx, dtype=np.int64)
-    pro_idx = np.asarray(data.pro_idx, dtype=np.int64)
     u_i = np.zeros(n, np.float32)
     env: np.ndarray | None = None
     ui_feat: np.ndarray | None = None
@@ -208,17 +228,10 @@ def pair_features_unique(
     done = 0
     try:
         with torch.inference_mode():
-            for rows in _chunks_by_enhancer(enh_idx, bytes_e, bytes_p, max_cache_bytes):
-                ue, inv_e = np.unique(enh_idx[rows], return_inverse=True)
-                up, inv_p = np.unique(pro_idx[rows], return_inverse=True)
-                tok_e = _encode_cached(
-                    cache, "enhancer", model.encode_enhancers, data.enh_seqs, ue, batch_size, device
-                )
-                tok_p = _encode_cached(
-                    cache, "promoter", model.encode_promoters, data.pro_seqs, up, batch_size, device
-                )
-                inv_e_t = torch.from_numpy(inv_e.reshape(-1)).to(device)
-                inv_p_t = torch.from_numpy(inv_p.reshape(-1)).to(device)
+            groups = _encoded_groups(
+                model, data, bytes_e, bytes_p, max_cache_bytes, batch_size, cache
+            )
+            for rows, tok_e, tok_p, inv_e_t, inv_p_t in groups:
                 ld_t = torch.from_numpy(ld[rows]).to(device)
                 contiguous = rows.shape[0] == n  # one chunk in input order
                 for index, keep in aligned_batches(
@@ -262,8 +275,6 @@ def _window_pair_features(
     n = data.n_pairs
     device = next(model.parameters()).device
     ld = np.zeros(n, np.float32) if zero_distance else log_distance(data.distance)
-    enh_idx = np.asarray(data.enh_idx, dtype=np.int64)
-    pro_idx = np.asarray(data.pro_idx, dtype=np.int64)
     u_i = np.zeros(n, np.float32)
     ui_feat: np.ndarray | None = None
     env_parts: list[np.ndarray] = []
@@ -274,35 +285,11 @@ def _window_pair_features(
     done = 0
     try:
         with torch.inference_mode():
-            for rows in _chunks_by_enhancer(enh_idx, width, width, budget):
-                ue, inv_e = np.unique(enh_idx[rows], return_inverse=True)
-                up, inv_p = np.unique(pro_idx[rows], return_inverse=True)
-                te = model.window_terms(
-                    _encode_cached(
-                        cache,
-                        "enhancer",
-                        model.encode_enhancers,
-                        data.enh_seqs,
-                        ue,
-                        batch_size,
-                        device,
-                    ),
-                    "enhancer",
-                )
-                tp = model.window_terms(
-                    _encode_cached(
-                        cache,
-                        "promoter",
-                        model.encode_promoters,
-                        data.pro_seqs,
-                        up,
-                        batch_size,
-                        device,
-                    ),
-                    "promoter",
-                )
-                ie = torch.from_numpy(inv_e.reshape(-1)).to(device)
-                ip = torch.from_numpy(inv_p.reshape(-1)).to(device)
+            groups = _encoded_groups(model, data, width, width, budget, batch_size, cache)
+            for rows, tok_e, tok_p, ie, ip in groups:
+                te = model.window_terms(tok_e, "enhancer")
+                tp = model.window_terms(tok_p, "promoter")
+                del tok_e, tok_p
                 out = model.combine_terms(
                     {k: te[k][ie] for k in ("add", "fac")},
                     {k: tp[k][ip] for k in ("add", "fac")},
@@ -312,7 +299,7 @@ def _window_pair_features(
                 if ui_feat is None:
                     ui_feat = np.zeros((n, out["ui_feat"].shape[1]), np.float32)
                 ui_feat[rows] = out["ui_feat"].float().cpu().numpy()
-                env_index[rows] = inv_e.reshape(-1) + sum(e.shape[0] for e in env_parts)
+                env_index[rows] = ie.cpu().numpy() + sum(e.shape[0] for e in env_parts)
                 env_parts.append(te["env"].float().cpu().numpy())
                 done += rows.shape[0]
                 if progress is not None:
