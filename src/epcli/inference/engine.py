@@ -204,7 +204,8 @@ def pair_features_unique(
     Returns
     -------
     dict
-        ``u_i`` (n,) float32; ``env`` (n, env_dim) float32 or None (no environment head);
+        ``u_i`` (n,) float32; ``env`` (n, env_dim) float32 (a :class:`WindowRows` for a
+        model with ``window_terms``, the motif prism) or None (no environment head);
         ``ui_feat`` (n, d) float32 or None.
     """
     import torch
