@@ -56,7 +56,7 @@ def make_prism_dir(path: Path, seed: int = 0, active: int = ACTIVE_MOTIFS) -> st
 
     from epcli.io.modeldir import save_model_dir
     from epcli.model.config import ModelConfig
-    from epcli.model.motif_scan import VIEWS, site_matrices
+    from epcli.model.motif_sites import VIEWS, site_matrices
     from epcli.model.registry import build_model
     from epcli.motifs import load_motifs
     from epcli.train import TrainConfig

@@ -53,6 +53,23 @@ def tiny_model_config(kind: str = "prism-scratch"):
     )
 
 
+def tiny_motif_model(seed: int = 0, **kw):
+    """A motif prism over the six motifs of ``tests/data/tiny_motifs.jaspar`` (PWM layer set,
+    no consensus matrices); ``kw`` overrides fields of :func:`tiny_model_config`."""
+    import dataclasses
+
+    from epcli.model.registry import build_model
+    from epcli.motifs import load_motifs
+
+    ms = load_motifs(TEST_DATA / "tiny_motifs.jaspar")
+    base = dict(motif_ids=ms.ids, motif_names=ms.names, motif_width=ms.max_length)
+    cfg = dataclasses.replace(tiny_model_config("prism"), **{**base, **kw})
+    m = build_model(cfg, seed=seed)
+    w, lengths, _ = ms.log_odds_tensor()
+    m.set_motifs(w, lengths)
+    return m
+
+
 def write_text(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` and return the path."""
     path.write_text(text)

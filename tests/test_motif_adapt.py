@@ -10,7 +10,7 @@ from epcli.model.config import ModelConfig
 from epcli.model.motif import MotifPrismModel
 from epcli.model.motif_adapt import direction_prototype, fit_direction
 from epcli.model.motif_read import prototype_tfs
-from epcli.model.motif_scan import VIEWS
+from epcli.model.motif_sites import VIEWS
 
 
 def _cell(n: int, seed: int, active: int = 2, strength: float = 1.5):

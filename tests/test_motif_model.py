@@ -8,31 +8,16 @@ import torch
 
 from epcli.explain import top_contributions
 from epcli.model.motif_read import ablated, prototype_tfs, top_motifs
-from epcli.model.motif_scan import VIEWS
+from epcli.model.motif_sites import VIEWS
 from epcli.model.registry import build_model
 from epcli.motifs import load_motifs
-from helpers import TEST_DATA, tiny_model_config
+from helpers import TEST_DATA, tiny_motif_model
 
 TINY = load_motifs(TEST_DATA / "tiny_motifs.jaspar")
 
 
 def motif_model(seed: int = 0, **kw):
-    import dataclasses
-
-    cfg = dataclasses.replace(
-        tiny_model_config("prism"),
-        motif_ids=TINY.ids,
-        motif_names=TINY.names,
-        motif_width=TINY.max_length,
-        n_free_filters=2,
-        free_filter_len=7,
-        interaction_rank=2,
-        **kw,
-    )
-    m = build_model(cfg, seed=seed)
-    w, lengths, _ = TINY.log_odds_tensor()
-    m.set_motifs(w, lengths)
-    return m
+    return tiny_motif_model(seed, n_free_filters=2, free_filter_len=7, interaction_rank=2, **kw)
 
 
 def batch(seed: int = 0, n: int = 8, le: int = 300, lp: int = 200):
@@ -165,12 +150,13 @@ def test_freeze_switch_is_respected(finetune):
 
 
 def test_weights_saved_with_one_consensus_matrix_per_motif_still_load():
-    from epcli.model.motif_scan import site_matrices
+    from epcli.model.motif_sites import SiteLayout, site_matrices
 
+    # such weights come from models that counted the whole consensus only
     enh, pro, ld = batch()
-    m = motif_model()
+    m = motif_model(motif_sites="consensus")
     w, lengths, _ = TINY.log_odds_tensor()
-    m.set_motifs(w, lengths, site_matrices(TINY))
+    m.set_motifs(w, lengths, site_matrices(TINY, SiteLayout("consensus")))
     fit_norm(m, enh, pro)
     randomise(m)
     state = m.state_dict()
@@ -178,10 +164,32 @@ def test_weights_saved_with_one_consensus_matrix_per_motif_still_load():
     # the layout of earlier versions: (M, 4, K) and (M,)
     old = {**state, "scanner.cons": state["scanner.cons"][0]}
     old["scanner.cons_len"] = state["scanner.cons_len"][0]
-    back = motif_model(seed=1)
+    back = motif_model(seed=1, motif_sites="consensus")
     back.load_state_dict(old, strict=True)
     assert torch.equal(back.scanner.cons, m.scanner.cons)
     assert torch.allclose(outputs(back, enh, pro, ld)["logit"], outputs(m, enh, pro, ld)["logit"])
+
+
+def test_a_saved_config_without_site_models_loads_as_the_whole_consensus_only():
+    from epcli.core.schema import saved_model_config
+    from epcli.model.config import ModelConfig
+
+    enh, pro, ld = batch()
+    m = motif_model(motif_sites="consensus")
+    fit_norm(m, enh, pro)
+    randomise(m)
+    saved = m.cfg.to_dict()
+    del saved["motif_sites"]  # config.json of a model trained before the choice existed
+    cfg = ModelConfig.from_dict(saved_model_config(saved))
+    assert cfg.motif_sites == "consensus"
+    back = build_model(cfg, seed=1)
+    back.load_state_dict(m.state_dict(), strict=True)
+    assert back.act_e.n_out == len(TINY) * 4 + 2  # log-odds + consensus at 0, 1, 2 mismatches
+    assert torch.allclose(outputs(back, enh, pro, ld)["logit"], outputs(m, enh, pro, ld)["logit"])
+    # a new model counts the cores too (7 views); the old weights do not fit it
+    assert motif_model().act_e.n_out == len(TINY) * VIEWS + 2 and VIEWS == 7
+    with pytest.raises(RuntimeError):
+        motif_model().load_state_dict(m.state_dict(), strict=True)
 
 
 def test_pruned_scan_gives_the_same_scores():
@@ -205,7 +213,7 @@ def test_pruned_scan_gives_the_same_scores():
 
 
 def test_each_anchor_side_scans_only_the_views_its_terms_use():
-    from epcli.model.motif_scan import site_matrices
+    from epcli.model.motif_sites import site_matrices
 
     enh, pro, ld = batch()
     m = motif_model()
@@ -233,7 +241,8 @@ def test_each_anchor_side_scans_only_the_views_its_terms_use():
     m.eval()
     plan_e, plan_p = m.side_plan("enhancer"), m.side_plan("promoter")
     assert plan_e[:, 0].all() and not plan_e[:, 1:].any()
-    assert not plan_p[:, 0].any() and plan_p[:, 1:].sum() == len(TINY) - 1
+    n_sites = m.scanner.layout.n_scans - 1  # every consensus scan of 5 motifs
+    assert not plan_p[:, 0].any() and plan_p[:, 1:].sum() == (len(TINY) - 1) * n_sites
     assert not plan_p[1].any()
 
 

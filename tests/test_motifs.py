@@ -12,17 +12,8 @@ import torch
 
 from epcli.core.errors import EpcliError, UsageError
 from epcli.model.encoder import one_hot
-from epcli.model.motif_scan import (
-    LEVELS,
-    N_SCANS,
-    RES,
-    SITE_MODELS,
-    VIEWS,
-    MotifScanner,
-    scan_plan,
-    site_matrices,
-    strand_max,
-)
+from epcli.model.motif_scan import RES, MotifScanner, strand_max
+from epcli.model.motif_sites import LEVELS, N_SCANS, SITE_MODELS, VIEWS, scan_plan, site_matrices
 from epcli.motifs import CORE_MIN_SPECIFIC, DEFAULT_BACKGROUND, Motif, MotifSet, load_motifs
 from helpers import TEST_DATA
 
@@ -179,7 +170,8 @@ def test_scan_plan_scans_only_the_planned_scans_and_maps_views():
     used[ctcf * VIEWS + 1 : (ctcf + 1) * VIEWS] = True
     plan = scan_plan(used, len(ms))
     assert plan.shape == (len(ms), N_SCANS)
-    assert plan.nonzero().tolist() == [[0, 0], [ctcf, 1]]
+    # every site model's consensus scan of CTCF (whole consensus, 8 bp and 6 bp cores)
+    assert plan.nonzero().tolist() == [[0, 0]] + [[ctcf, s] for s in range(1, N_SCANS)]
     sc.clear_cache()
     part = sc(codes, subset=plan)
     assert torch.equal(part[:, 0, :n_lev], full[:, 0, :n_lev])

@@ -97,8 +97,9 @@ def test_chain_adapt_predict_evaluate(cli, trained, tmp_path):
     support = _read_bedpe_table(d / "u1_support.bedpe")
     assert p["cell"] == "U1" and p["shots"] == len(support)
     assert p["n_pos"] == int(support["label"].sum())
-    # 6 motifs x 4 views (log-odds, consensus at 0, 1, 2 mismatches) + 2 free filters
-    assert len(p["prototype"]) == 2 and len(p["prototype"][0]) == 6 * 4 + 2
+    # 6 motifs x 7 views (log-odds; whole consensus at 0, 1, 2 mismatches; 8 bp core at 0, 1;
+    # 6 bp core at 0) + 2 free filters
+    assert len(p["prototype"]) == 2 and len(p["prototype"][0]) == 6 * 7 + 2
 
     scored = tmp_path / "scored.bedpe"
     r = cli(
@@ -169,9 +170,10 @@ def test_explain_lists_motif_contributions_per_pair(cli, trained, tmp_path):
 def test_adapted_keeps_u_i_and_adapting_is_off_without_validation(cli, trained, tmp_path):
     """U_I is cell-invariant; R_E moves only when the warm start validated adapting.
 
-    The fixture trains on 2 cells (the third validates), too few for the leave-one-cell-out
-    episodes, so the model must not adapt (a prototype that moves R_E is tested on the model,
-    ``tests/test_motif_adapt.py``).
+    The fixture trains on 2 cells (the third validates): only the validation cell's episodes
+    can run (a training cell's prior needs 2 other training cells), and one cell's episodes
+    are too few to choose a prior, so the model must not adapt (a prototype that moves R_E is
+    tested on the model, ``tests/test_motif_adapt.py``).
     """
     d = trained
     card = json.loads((d / "model" / "model_card.json").read_text())

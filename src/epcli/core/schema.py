@@ -104,3 +104,18 @@ TORCH_KINDS = tuple(k for k, v in MODEL_KINDS.items() if v.torch)
 SKLEARN_KINDS = tuple(k for k, v in MODEL_KINDS.items() if not v.torch)
 PROTOTYPE_KINDS = tuple(k for k, v in MODEL_KINDS.items() if v.prototypes)
 MOTIF_KINDS = tuple(k for k, v in MODEL_KINDS.items() if v.motifs and v.torch)
+
+#: Consensus site model sets of the motif model (``model.motif_sites``; their definitions:
+#: :data:`epcli.model.motif_sites.SITE_SETS`), and the set of saved models whose config names
+#: none (trained before the choice existed).
+MOTIF_SITE_SETS = ("consensus+core", "consensus")
+LEGACY_MOTIF_SITES = "consensus"
+
+
+def saved_model_config(d: dict) -> dict:
+    """A saved model config (``config.json``'s ``model``) as it was trained: a motif model
+    saved before ``motif_sites`` existed (no such key, but motif IDs) counted the whole
+    consensus only."""
+    if d.get("motif_ids") and "motif_sites" not in d:
+        return {**d, "motif_sites": LEGACY_MOTIF_SITES}
+    return d

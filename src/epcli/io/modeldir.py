@@ -38,7 +38,7 @@ from typing import Any
 
 import epcli
 from epcli.core.errors import EpcliError
-from epcli.core.schema import ALL_KINDS, TORCH_KINDS
+from epcli.core.schema import ALL_KINDS, TORCH_KINDS, saved_model_config
 from epcli.io.files import check_output_path
 from epcli.io.marker import (
     CARD,
@@ -419,7 +419,7 @@ def load_model_dir(
         path=p,
         kind=kind,
         config=config,
-        model_config=config.get("model") if kind in TORCH_KINDS else None,
+        model_config=saved_model_config(config["model"]) if kind in TORCH_KINDS else None,
         train_config=config.get("train") or {},
         windows=windows,
         state_dict=state_dict,

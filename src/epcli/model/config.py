@@ -9,7 +9,7 @@ from typing import Any
 
 from epcli.core.checks import check_type
 from epcli.core.errors import EpcliError
-from epcli.core.schema import MOTIF_KINDS, PROTOTYPE_KINDS, TORCH_KINDS
+from epcli.core.schema import MOTIF_KINDS, MOTIF_SITE_SETS, PROTOTYPE_KINDS, TORCH_KINDS
 
 #: Torch model kinds :func:`build_model` knows: ``prism`` is the motif-grounded model (the
 #: default), ``prism-scratch`` the same U_I - R_E design over a from-scratch convolution and
@@ -82,6 +82,11 @@ class ModelConfig:
     motif_bins : int
         Rings of distance from the window centre over which hits are pooled with learned
         positional weights.
+    motif_sites : str
+        Consensus site models counted beside the log-odds levels: ``consensus+core`` (the
+        default: each matrix's whole IUPAC consensus at 0-2 mismatches and its most
+        informative 8 and 6 bp cores) or ``consensus`` (the whole consensus only; saved
+        models whose config does not name a set were trained with it).
     motif_finetune : bool
         Train the PWM weights (slower: no scan can be reused); otherwise they stay frozen.
     use_motif_prior : bool
@@ -125,6 +130,7 @@ class ModelConfig:
     motif_checksum: str | None = None
     motif_width: int = 0
     motif_bins: int = 4
+    motif_sites: str = "consensus+core"
     motif_finetune: bool = False
     use_motif_prior: bool = True
     n_free_filters: int = 4
@@ -191,6 +197,8 @@ class ModelConfig:
             raise bad("re_bound", "a finite number > 0")
         if self.motif_bins < 1:
             raise bad("motif_bins", "an integer >= 1")
+        if self.motif_sites not in MOTIF_SITE_SETS:
+            raise bad("motif_sites", "one of " + ", ".join(MOTIF_SITE_SETS))
         if self.motif_width < 0 or self.motif_cache_mb < 0 or self.n_free_filters < 0:
             raise bad("motif_width", "motif_width, motif_cache_mb, n_free_filters >= 0")
         if self.free_filter_len < 1 or self.interaction_rank < 1:

@@ -6,15 +6,18 @@ P(y=1 | x, c) = sigmoid((U_I(x) - R_E(x; c)) / T), with
   (log-odds, both strands, max over strands), initialised from a motif set (JASPAR by
   default) and frozen or fine-tuned, beside F free filters learned from scratch. Per motif
   and per ring of distance from the window centre (``motif_bins`` rings), the scan keeps soft
-  hit counts at four relative-score levels (:data:`LEVELS`), counts of matches to the
-  matrix's IUPAC consensus with at most 0, 1 or 2 mismatches (the site models of
-  :data:`SITE_MODELS`), and the best relative score. Frozen scans are memoised per distinct
-  window (bounded LRU), so training and prediction scan each unique window once per run.
-* **Motif activity** z (per window, M * VIEWS + F values): per motif, a log-odds view
+  hit counts at four relative-score levels, counts of matches to the matrix's IUPAC
+  consensus with at most 0, 1 or 2 mismatches and (``motif_sites = "consensus+core"``, the
+  default) to the consensus of its most informative 8 and 6 bp cores
+  (:mod:`epcli.model.motif_sites`), and the best relative score. Frozen scans are memoised
+  per distinct window (bounded LRU), so training and prediction scan each unique window once
+  per run.
+* **Motif activity** z (per window, M * views + F values): per motif, a log-odds view
   (``log1p`` of the counts pooled with learned positional weights over the rings, shared by
   all motifs, one set per anchor side, and a learned per-motif mixture over the score levels:
-  a soft, learned hit threshold) and one view per consensus mismatch allowance (``log1p`` of
-  the pooled consensus counts); each standardised with statistics of the training windows.
+  a soft, learned hit threshold) and one view per consensus site model and mismatch
+  allowance (``log1p`` of the pooled consensus counts); each standardised with statistics
+  of the training windows.
   A sparse fit picks, per motif, the site model that carries the signal: a blend of levels
   blurs a sharp one (measured in docs/benchmarks.md).
 * **U_I** = b + w_E . z_E + w_P . z_P + sum_r (u_r . z_E)(v_r . z_P) + f(log distance): additive
@@ -43,7 +46,8 @@ from epcli.model.config import ModelConfig
 from epcli.model.encoder import as_codes
 from epcli.model.motif_activity import MotifActivity
 from epcli.model.motif_adapt import direction_prototype, fit_direction
-from epcli.model.motif_scan import SITE_MODELS, VIEWS, MotifScanner, scan_plan
+from epcli.model.motif_scan import MotifScanner
+from epcli.model.motif_sites import scan_plan
 from epcli.model.prism import PrototypeMixin, init_prototype_params
 
 #: Centre of the distance term: log10(1 + d/1000) = 2 at d ~ 100 kb.
@@ -56,7 +60,7 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
     Same interface as :class:`~epcli.model.prism.PrismModel`: ``encode_enhancers``,
     ``encode_promoters``, ``pair_features``, ``make_prototype``, ``r_e``, ``temperature``,
     ``forward``, ``score`` and the ``population_prototype`` buffer. Tokens are the standardised
-    motif activities, shape (N, M * VIEWS + F) (written (N, M + F) below: one column per
+    motif activities, shape (N, M * views + F) (written (N, M + F) below: one column per
     feature).
 
     Parameters
@@ -84,9 +88,11 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
             cfg.free_filter_len,
             finetune=cfg.motif_finetune or not cfg.use_motif_prior,
             cache_bytes=cfg.motif_cache_mb * 2**20,
+            sites=cfg.motif_sites,
         )
-        self.act_e = MotifActivity(m, self.scanner.n_free, cfg.motif_bins)
-        self.act_p = MotifActivity(m, self.scanner.n_free, cfg.motif_bins)
+        layout = self.scanner.layout
+        self.act_e = MotifActivity(m, self.scanner.n_free, cfg.motif_bins, layout)
+        self.act_p = MotifActivity(m, self.scanner.n_free, cfg.motif_bins, layout)
         nf = self.act_e.n_out
         self.bias = nn.Parameter(torch.zeros(()))
         self.w_e = nn.Parameter(torch.zeros(nf))
@@ -133,7 +139,7 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
 
     @property
     def env_dim(self) -> int:
-        """Width of e(x) and of prototypes: M * VIEWS + F."""
+        """Width of e(x) and of prototypes: M * views + F."""
         return self.act_e.n_out
 
     def _device(self) -> torch.device:
@@ -334,7 +340,7 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
 
         Returns
         -------
-        torch.Tensor, shape (M * VIEWS + F,), bool
+        torch.Tensor, shape (M * views + F,), bool
         """
         inter = self.cfg.use_interaction
         enh = (self.w_e != 0) | (self.gates() != 0)
@@ -352,11 +358,12 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
         torch.Tensor, shape (A,), int64
             Motifs outside it contribute exactly 0 to U_I and R_E, so they need no scan.
         """
-        m = self.scanner.n_motifs * VIEWS
-        return self.used_features()[:m].view(-1, VIEWS).any(1).nonzero().view(-1)
+        views = self.scanner.layout.views
+        m = self.scanner.n_motifs * views
+        return self.used_features()[:m].view(-1, views).any(1).nonzero().view(-1)
 
     def side_plan(self, side: str) -> torch.Tensor | None:
-        """Scans an anchor side needs (:func:`~epcli.model.motif_scan.scan_plan`): all while
+        """Scans an anchor side needs (:func:`~epcli.model.motif_sites.scan_plan`): all while
         training, the used ones otherwise (cached per side).
 
         ``prune_scan = False`` (set while a training run validates between epochs, when the
@@ -368,7 +375,9 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
             return None
         if side not in self._plans:
             with torch.no_grad():
-                plan = scan_plan(self.used_features(side), self.scanner.n_motifs).cpu()
+                plan = scan_plan(
+                    self.used_features(side), self.scanner.n_motifs, self.scanner.layout
+                ).cpu()
             self._plans[side] = None if bool(plan.all()) else plan
         return self._plans[side]
 
@@ -469,5 +478,5 @@ def _one_site_model_weights(state_dict: dict, prefix: str, *_args) -> None:
     ``cons`` (M, 4, K) and ``cons_len`` (M,) are the single site model's (1, M, 4, K), (1, M)."""
     for name, dims in (("scanner.cons", 3), ("scanner.cons_len", 1)):
         v = state_dict.get(prefix + name)
-        if v is not None and v.dim() == dims and len(SITE_MODELS) == 1:
+        if v is not None and v.dim() == dims:
             state_dict[prefix + name] = v.unsqueeze(0)

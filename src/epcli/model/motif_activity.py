@@ -11,13 +11,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from epcli.model.motif_scan import LEVELS, N_COUNTS, VIEWS
+from epcli.model.motif_sites import DEFAULT_LAYOUT, LEVELS, SiteLayout
 
 
 class MotifActivity(nn.Module):
     """Per-window motif activity z from scan statistics (one per anchor side).
 
-    Each of the M motifs gives :data:`VIEWS` features, each free filter one. The log-odds
+    Each of the M motifs gives :attr:`views` features (1 + the layout's count channels),
+    each free filter one. The log-odds
     view is ``log1p(sum_b p_b sum_t q_(m,t) counts[m, b, t] / c_(m,t))`` with positional
     weights ``p = softplus(pos)`` (B,), per-motif level mixtures ``q = softmax(thr)``, and
     ``c`` the mean whole-window count of each motif at each level over the training windows
@@ -32,11 +33,16 @@ class MotifActivity(nn.Module):
         M matrices and F free filters.
     n_bins : int
         B rings.
+    layout : SiteLayout
+        The scanner's site models (how many consensus count channels, hence views).
     """
 
-    def __init__(self, n_motifs: int, n_free: int, n_bins: int) -> None:
+    def __init__(
+        self, n_motifs: int, n_free: int, n_bins: int, layout: SiteLayout = DEFAULT_LAYOUT
+    ) -> None:
         super().__init__()
         self.n_motifs, self.n_free = int(n_motifs), int(n_free)
+        self.views, self.n_counts = layout.views, layout.n_counts
         n_src = self.n_motifs + self.n_free
         self.pos = nn.Parameter(torch.zeros(n_bins))
         self.thr = nn.Parameter(torch.zeros(n_src, len(LEVELS)))
@@ -46,11 +52,11 @@ class MotifActivity(nn.Module):
 
     @property
     def n_out(self) -> int:
-        """Features: M * VIEWS + F."""
-        return self.n_motifs * VIEWS + self.n_free
+        """Features: M * views + F."""
+        return self.n_motifs * self.views + self.n_free
 
     def raw(self, stats: torch.Tensor) -> torch.Tensor:
-        """(N, M+F, N_STATS, B) -> unstandardised activity (N, M * VIEWS + F)."""
+        """(N, M+F, N_STATS, B) -> unstandardised activity (N, M * views + F)."""
         p = F.softplus(self.pos) / math.log(2.0)  # 1 at initialisation
         q = torch.softmax(self.thr, dim=-1) / self.level_scale
         # positional pooling first, as one matrix-vector product over the contiguous ring
@@ -58,12 +64,12 @@ class MotifActivity(nn.Module):
         pooled = stats @ p  # (N, M+F, N_STATS)
         pwm = torch.log1p((pooled[..., : len(LEVELS)] * q).sum(-1).clamp(min=0.0))
         m = self.n_motifs
-        cons = torch.log1p(pooled[:, :m, len(LEVELS) : len(LEVELS) + N_COUNTS].clamp(min=0.0))
+        cons = torch.log1p(pooled[:, :m, len(LEVELS) : len(LEVELS) + self.n_counts].clamp(min=0.0))
         views = torch.cat([pwm[:, :m, None], cons], dim=-1).flatten(1)
         return torch.cat([views, pwm[:, m:]], dim=1)
 
     def forward(self, stats: torch.Tensor) -> torch.Tensor:
-        """(N, M+F, N_STATS, B) -> standardised activity z (N, M * VIEWS + F)."""
+        """(N, M+F, N_STATS, B) -> standardised activity z (N, M * views + F)."""
         return (self.raw(stats) - self.mean) / self.sd
 
     def set_normalization(self, stats: torch.Tensor) -> None:

@@ -23,7 +23,8 @@ than any useful penalty, so every motif keeps a non-zero weight.
    with U_I as offset); the 32 motifs whose deviations spread most over cells become R_E's
    environment, and the spread of each one's deviations over cells its prior scale in a new
    cell's direction (:mod:`epcli.model.motif_adapt`); both priors' strengths are chosen by
-   simulated leave-one-cell-out few-shot episodes on the held-out genome block.
+   simulated leave-one-cell-out few-shot episodes on the held-out genome block (and on the
+   validation cells' pairs in the training region, which are never fitted).
 
 Episodic training then fine-tunes everything; a cell's R_E direction is fitted when it is
 adapted (:mod:`epcli.model.motif_adapt`).
@@ -58,10 +59,20 @@ DEV_SDS = (0.005, 0.01, 0.02)
 PRIOR_SDS = (0.0, 0.25, 0.5, 1.0, 2.0)
 RE_SHOTS = 64
 RE_DRAWS = 3
-#: The priors when the episodes cannot be run (too few training cells): no adaptation. On the
-#: bundled example set (2 training cells) the unvalidated prior SD 1 moved the unseen cells'
-#: adapted AUPR by +0.002 and the best epoch's zero-shot AUPR by -0.02 to -0.04.
-UNVALIDATED_PRIOR = {"dev_sd": 0.01, "prior_sd": 0.0, "gain": None, "validated": False}
+#: Cells whose episodes must be run before adapting is validated: one cell's episodes overfit
+#: the choice of the prior (on the bundled example the validation cell alone chose SD 2 with
+#: +0.054 in its episodes; with 32 pairs the unseen cells then gained +0.056 and lost 0.070).
+MIN_EPISODE_CELLS = 2
+#: The priors when the episodes cannot be run (too few training cells): no adaptation. An
+#: unvalidated prior SD 1 on the bundled example set (2 training cells) once moved the unseen
+#: cells' adapted AUPR by +0.002 and the best epoch's zero-shot AUPR by -0.02 to -0.04.
+UNVALIDATED_PRIOR = {
+    "dev_sd": 0.01,
+    "prior_sd": 0.0,
+    "gain": None,
+    "validated": False,
+    "episode_cells": 0,
+}
 DEV_ITERS = 100
 
 
@@ -259,6 +270,7 @@ def warm_start(
     cells: np.ndarray,
     block: np.ndarray,
     log: Callable[[str], None] | None = None,
+    episode_only: np.ndarray | None = None,
 ) -> WarmStartResult:
     """Fit U_I full-batch with a chosen L1 penalty, and initialise the R_E gates.
 
@@ -278,6 +290,11 @@ def warm_start(
     block : np.ndarray, shape (n,), bool
         Pairs of a held-out genome block, used to choose the penalty.
     log : callable, optional
+    episode_only : np.ndarray, shape (n,), bool, optional
+        Pairs of validation cells: never fitted (nor used for the normalisation, the penalty
+        or the gates); their cells are adapted to in the simulated episodes that choose the
+        R_E prior (supports outside ``block``, queries inside it), each from the prior of
+        all the training cells.
 
     Returns
     -------
@@ -286,9 +303,13 @@ def warm_start(
     log = log or (lambda _m: None)
     with torch.no_grad():  # gates are set from the cells at the end (_init_cell_prior)
         model.gate.zero_()
+    fitted = np.ones(labels.size, bool) if episode_only is None else ~np.asarray(episode_only)
     se = model.scan_stats(enh_codes)
     sp = model.scan_stats(pro_codes)
-    model.fit_normalization(se, sp)
+    model.fit_normalization(
+        se[torch.as_tensor(np.unique(enh_idx[fitted]))],
+        sp[torch.as_tensor(np.unique(pro_idx[fitted]))],
+    )
 
     def pairs(rows: np.ndarray) -> Pairs:
         return Pairs(
@@ -298,7 +319,7 @@ def warm_start(
             torch.as_tensor(labels[rows], dtype=torch.float32),
         )
 
-    fit_rows, held = np.flatnonzero(~block), np.flatnonzero(block)
+    fit_rows, held = np.flatnonzero(~block & fitted), np.flatnonzero(block & fitted)
     base = model.cfg.sparsity
     result = WarmStartResult(sparsity=base)
     model.train()
@@ -314,21 +335,29 @@ def warm_start(
             result.path.append({"sparsity": lam, "heldout_aupr": a, "active_motifs": n_act})
             log(f"warm start: L1 {lam:.3g}: held-out block AUPR {a:.3f}, {n_act} motifs")
         result.sparsity = max(result.path, key=lambda r: r["heldout_aupr"])["sparsity"]
-    all_pairs = pairs(np.arange(labels.size))
+    train_rows = np.flatnonzero(fitted)
     choice = None
     if held.size:
         # U_I from the fitting rows only, so that the held-out block is scored out of sample
         _fit_u_i(model, se, sp, pairs(fit_rows), result.sparsity, fit_act=False)
-        choice = _choose_cell_prior(model, se, sp, all_pairs, cells, fit_rows, held, log)
+        every = pairs(np.arange(labels.size))
+        episodes = _episodes(
+            every,
+            np.asarray(cells),
+            np.concatenate([fit_rows, np.flatnonzero(~block & ~fitted)]),
+            np.concatenate([held, np.flatnonzero(block & ~fitted)]),
+        )
+        choice = _choose_cell_prior(model, se, sp, every, cells, fit_rows, episodes, log)
+    all_pairs = pairs(train_rows)
     _fit_u_i(model, se, sp, all_pairs, result.sparsity, fit_act=True)
-    prior = _init_cell_prior(model, se, sp, all_pairs, cells, choice)
+    prior = _init_cell_prior(model, se, sp, all_pairs, np.asarray(cells)[train_rows], choice)
     result.re_prior = prior
     result.re_scale = float(F.softplus(model.re_scale_raw.detach()))
     how = (
         f"simulated {RE_SHOTS}-shot episodes on held-out cells: {prior['gain']:+.4f} AUPR"
         if prior["validated"]
-        else "adapting off: leave-one-cell-out episodes need 3 training cells with both "
-        "classes in the held-out block"
+        else "adapting off: the simulated episodes need 3 training cells with both classes "
+        "in the held-out block"
     )
     log(
         f"warm start: R_E prior: deviations SD {prior['dev_sd']:g}, coefficients SD "
@@ -424,50 +453,63 @@ def _episode_aupr(model, cp: CellPrior, gate, scale, sup, q, prior_sd: float) ->
     return aupr(pr.y[q].numpy(), score.numpy())
 
 
-@torch.no_grad()
-def _choose_cell_prior(model, se, sp, pr: Pairs, cells, fit_rows, held, log) -> dict:
-    """The priors of a cell's R_E direction, chosen by simulated leave-one-cell-out episodes.
-
-    The model's U_I must be fitted on ``fit_rows`` only. For each candidate (deviation
-    prior, coefficient prior) and each training cell with pairs in the held-out genome
-    block: the prior is built from the *other* cells' deviations on the fitting rows,
-    stratified supports of :data:`RE_SHOTS` pairs of the cell's fitting rows adapt it, and
-    its held-out block pairs are scored. The pair with the best mean AUPR is kept;
-    coefficient prior 0 (no adaptation: R_E = 0) is a candidate, so adapting is switched off
-    when it does not pay on the training cells.
+def _episodes(pr: Pairs, cells: np.ndarray, sup_rows: np.ndarray, query_rows: np.ndarray):
+    """Simulated few-shot episodes: per cell with both classes among its ``sup_rows`` and its
+    ``query_rows``, :data:`RE_DRAWS` stratified supports of :data:`RE_SHOTS` pairs (seeded).
 
     Returns
     -------
-    dict or None
-        ``dev_sd``, ``prior_sd``, ``gain`` (adapted minus zero-shot mean AUPR),
-        ``validated``; None when no episode could be run (fewer than 3 training cells with
-        both classes in the held-out block and the fitting rows).
+    list of (int, list of torch.Tensor, torch.Tensor)
+        Cell, support rows per draw, query rows.
     """
-    cells = np.asarray(cells)
-    ze = model.act_e(se)
-    offset = _u_i(model, se, sp, pr, inter=True)
-    cp = CellPrior(ze, offset, pr, cells)
     rng = np.random.default_rng(0)
-    episodes = []
-    for c in np.unique(cells[held]):
-        q, f = held[cells[held] == c], fit_rows[cells[fit_rows] == c]
+    out = []
+    for c in np.unique(cells[query_rows]):
+        q, f = query_rows[cells[query_rows] == c], sup_rows[cells[sup_rows] == c]
         if 0 < pr.y[q].sum() < q.size and 0 < pr.y[f].sum() < f.size:
             y = pr.y[f].numpy()
             sups = [
                 np.concatenate(stratified_pick(rng, f[y == 1], f[y == 0], RE_SHOTS))
                 for _ in range(RE_DRAWS)
             ]
-            episodes.append((int(c), [torch.as_tensor(s) for s in sups], torch.as_tensor(q)))
+            out.append((int(c), [torch.as_tensor(s) for s in sups], torch.as_tensor(q)))
+    return out
+
+
+@torch.no_grad()
+def _choose_cell_prior(model, se, sp, pr: Pairs, cells, fit_rows, episodes, log) -> dict:
+    """The priors of a cell's R_E direction, chosen by simulated leave-one-cell-out episodes.
+
+    The model's U_I must be fitted on ``fit_rows`` only. For each candidate (deviation
+    prior, coefficient prior) and each episode of :func:`_episodes` (a training cell's, or
+    a validation cell's): the prior is built from the deviations of the *other* training
+    cells on the fitting rows, the supports adapt it, and the queries (a held-out genome
+    block) are scored. The pair with the best mean AUPR is kept; coefficient prior 0 (no
+    adaptation: R_E = 0) is a candidate, so adapting is switched off when it does not pay.
+
+    Returns
+    -------
+    dict or None
+        ``dev_sd``, ``prior_sd``, ``gain`` (adapted minus zero-shot mean AUPR),
+        ``validated``, ``episode_cells`` (cells whose episodes ran); None when fewer than
+        :data:`MIN_EPISODE_CELLS` cells have episodes (both classes in their supports and
+        queries, and 2 other training cells for their prior).
+    """
+    cells = np.asarray(cells)
+    ze = model.act_e(se)
+    offset = _u_i(model, se, sp, pr, inter=True)
+    cp = CellPrior(ze, offset, pr, cells)
     best = {"dev_sd": DEV_SDS[len(DEV_SDS) // 2], "prior_sd": 0.0, "gain": 0.0, "validated": True}
     evaluated = False
     with torch.enable_grad():
-        for dev_sd in DEV_SDS if len(episodes) >= 2 else ():
+        for dev_sd in DEV_SDS if episodes else ():
             full = cp.devs(fit_rows, dev_sd)
             folds = [(cp.prior(fit_rows, dev_sd, skip=c, full=full), s, q) for c, s, q in episodes]
             folds = [f for f in folds if f[0] is not None]
-            if not folds:
+            if len(folds) < MIN_EPISODE_CELLS:
                 continue
             evaluated = True
+            best["episode_cells"] = len(folds)
             base = np.nanmean([aupr(pr.y[q].numpy(), offset[q].numpy()) for _, _, q in folds])
             for prior_sd in PRIOR_SDS:
                 a = np.nanmean(

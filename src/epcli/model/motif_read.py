@@ -8,7 +8,7 @@ import torch
 
 from epcli.model.config import ModelConfig
 from epcli.model.motif import MotifPrismModel
-from epcli.model.motif_scan import SITE_MODELS, VIEWS
+from epcli.model.motif_sites import SiteLayout
 
 
 def feature_names(cfg: ModelConfig) -> tuple[list[str], list[str]]:
@@ -20,10 +20,11 @@ def feature_names(cfg: ModelConfig) -> tuple[list[str], list[str]]:
     bp, <=0 mismatches]``); free filters are ``free1``, ``free2``, ...
     """
     ids, names = [], []
+    layout = SiteLayout(cfg.motif_sites)
     for i, n in zip(cfg.motif_ids or [], cfg.motif_names or [], strict=True):
         ids.append(i)
         names.append(n)
-        for site, core, allow in SITE_MODELS:
+        for site, core, allow in layout.models:
             for t in allow:
                 ids.append(f"{i}/c{t}" if core is None else f"{i}/k{core}c{t}")
                 names.append(f"{n} [{site}, <={t} mismatch{'es' if t != 1 else ''}]")
@@ -145,7 +146,7 @@ class ablated:
             "free_filters": ["w_e", "w_p", "u", "v", "gate"],
             "r_e_gates": ["gate"],
         }[self.part]
-        nm = m.scanner.n_motifs * VIEWS
+        nm = m.scanner.n_motifs * m.scanner.layout.views
         with torch.no_grad():
             for n in names:
                 p = getattr(m, n)

@@ -17,83 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from epcli.model.encoder import one_hot, reverse_complement
-
-#: Relative-score levels (fraction of the way from a motif's lowest to its highest possible
-#: score) at which hits are counted. 0.95 is about a consensus match, each mismatch of a
-#: typical 10-15 bp matrix costs about 0.05-0.1.
-LEVELS: tuple[float, ...] = (0.7, 0.8, 0.875, 0.95)
-
-
-#: Mismatch allowances of the matrix's whole IUPAC consensus (a second site model beside
-#: the log-odds levels, as consensus scanners such as HOMER's count sites).
-CONS_MM: tuple[int, ...] = (0, 1, 2)
-
-#: Consensus site models counted at their mismatch allowances: (name, core width or None for
-#: the whole consensus, allowances). Only the whole consensus by default; adding a matrix's
-#: most informative core (``("core 8 bp", 8, (0, 1)), ("core 6 bp", 6, (0,))``, see
-#: :meth:`epcli.motifs.pwm.Motif.iupac`) raised the development rule's zero-shot AUPR by
-#: 0.05 but cost 0.02-0.07 on the JASPAR rule and the bundled example (docs/benchmarks.md).
-SITE_MODELS: tuple[tuple[str, int | None, tuple[int, ...]], ...] = (("consensus", None, CONS_MM),)
-
-#: Count channels of the site models (one per model and allowance).
-N_COUNTS = sum(len(mm) for _, _, mm in SITE_MODELS)
-
-#: Statistics per motif and ring: hits at each of :data:`LEVELS`, the site models' hits
-#: (:data:`N_COUNTS` channels), then the best relative log-odds score.
-N_STATS = len(LEVELS) + N_COUNTS + 1
-
-#: Activity features per motif: the log-odds view (a learned mixture over the levels), then
-#: one view per consensus count channel.
-VIEWS = 1 + N_COUNTS
-
-#: Scans of each matrix: its log-odds matrix (scan 0), then each site model's consensus.
-N_SCANS = 1 + len(SITE_MODELS)
-
-#: The scan each activity view is computed from, length :data:`VIEWS`.
-VIEW_SCAN: tuple[int, ...] = (0,) + tuple(
-    1 + s for s, (_, _, mm) in enumerate(SITE_MODELS) for _ in mm
-)
-
-
-def scan_plan(used: torch.Tensor, n_motifs: int) -> torch.Tensor:
-    """Which scans each matrix needs, from the activity features that a model uses.
-
-    Parameters
-    ----------
-    used : torch.Tensor, shape (M * VIEWS + F,) or (M * VIEWS,), bool
-        Features with a non-zero weight (feature order of
-        :class:`~epcli.model.motif_activity.MotifActivity`).
-    n_motifs : int
-        M.
-
-    Returns
-    -------
-    torch.Tensor, shape (M, N_SCANS), bool
-        Column 0: the log-odds scan; column 1 + s: site model s's consensus scan
-        (:data:`VIEW_SCAN`). A scan no used view reads is skipped.
-    """
-    views = used[: n_motifs * VIEWS].reshape(n_motifs, VIEWS)
-    plan = torch.zeros(n_motifs, N_SCANS, dtype=torch.bool, device=used.device)
-    for v, s in enumerate(VIEW_SCAN):
-        plan[:, s] |= views[:, v]
-    return plan
-
-
-def site_matrices(ms) -> tuple[np.ndarray, np.ndarray]:
-    """The consensus matrices of every site model of :data:`SITE_MODELS` for a motif set.
-
-    Parameters
-    ----------
-    ms : epcli.motifs.MotifSet
-
-    Returns
-    -------
-    allowed, lengths : np.ndarray, shapes (S, M, 4, K) float32 and (S, M) int64
-        :meth:`~epcli.motifs.MotifSet.consensus_tensor` of each site model.
-    """
-    parts = [ms.consensus_tensor(core) for _, core, _ in SITE_MODELS]
-    return np.stack([a for a, _ in parts]), np.stack([n for _, n in parts])
-
+from epcli.model.motif_sites import DEFAULT_SITES, LEVELS, SiteLayout
 
 #: Softness (relative-score units) of the gradient of a hit when the PWMs are fine-tuned.
 BETA = 0.02
@@ -309,6 +233,8 @@ class MotifScanner(nn.Module):
         The PWM weights are trained; otherwise they are frozen and scans are memoised.
     cache_bytes : int
         Bound of the memo of frozen scans (LRU over distinct windows).
+    sites : str
+        Site model set (a key of :data:`SITE_SETS`).
 
     Attributes
     ----------
@@ -326,15 +252,17 @@ class MotifScanner(nn.Module):
         free_len: int,
         finetune: bool,
         cache_bytes: int,
+        sites: str = DEFAULT_SITES,
     ) -> None:
         super().__init__()
+        self.layout = SiteLayout(sites)
         self.n_motifs, self.width, self.n_bins = int(n_motifs), int(width), int(n_bins)
         self.weight = nn.Parameter(torch.zeros(self.n_motifs, 4, self.width))
         self.weight.requires_grad_(bool(finetune))
         self.register_buffer("lengths", torch.full((self.n_motifs,), self.width, dtype=torch.long))
         # IUPAC consensus of each site model and matrix as allowed bases (0/1) and its
         # length (0: none)
-        n_sites = len(SITE_MODELS)
+        n_sites = len(self.layout.models)
         self.register_buffer("cons", torch.zeros(n_sites, self.n_motifs, 4, self.width))
         self.register_buffer("cons_len", torch.zeros(n_sites, self.n_motifs, dtype=torch.long))
         self.free = nn.Parameter(torch.randn(int(n_free), 4, int(free_len)) * 0.5)
@@ -388,11 +316,12 @@ class MotifScanner(nn.Module):
 
     # ---------------------------------------------------------------- scans
     def as_plan(self, subset: torch.Tensor | None) -> torch.Tensor | None:
-        """A scan plan (M, N_SCANS) bool (:func:`scan_plan`) from a plan, from motif indices
-        (every scan of those motifs), or None (every scan of every motif)."""
+        """A scan plan (M, n_scans) bool (:func:`~epcli.model.motif_sites.scan_plan`) from a
+        plan, from motif indices (every scan of those motifs), or None (every scan of every
+        motif)."""
         if subset is None or (subset.dtype == torch.bool and subset.dim() == 2):
             return subset
-        plan = torch.zeros(self.n_motifs, N_SCANS, dtype=torch.bool)
+        plan = torch.zeros(self.n_motifs, self.layout.n_scans, dtype=torch.bool)
         plan[subset.cpu()] = True
         return plan
 
@@ -425,15 +354,15 @@ class MotifScanner(nn.Module):
 
         Returns
         -------
-        torch.Tensor, shape (N, M, N_STATS, B)
+        torch.Tensor, shape (N, M, n_stats, B)
             Hits (:func:`hit_counts`: runs of :data:`RES` start positions whose best site
             reaches the level) at each of :data:`LEVELS`; consensus hits (runs of RES
             positions whose best site has at most that many mismatches) of each site model
-            at each of its allowances (:data:`SITE_MODELS`); then the best relative score
+            at each of its allowances (the scanner's ``layout``); then the best relative score
             ``rel = (s - s_min) / (s_max - s_min)`` in the ring.
         """
         n, _, length = x.shape
-        out = x.new_zeros(n, self.n_motifs, N_STATS, self.n_bins)
+        out = x.new_zeros(n, self.n_motifs, self.layout.n_stats, self.n_bins)
         with torch.autocast(x.device.type, enabled=False):  # thresholds need full precision
             self._pwm_stats_into(out, x.float(), self.as_plan(subset))
         return out
@@ -465,7 +394,7 @@ class MotifScanner(nn.Module):
             out[:, sel, -1] = _ring_reduce(rel, _ring_bounds(*ring), "max")
         with torch.no_grad():  # consensus matches are counts of fixed matrices
             first = len(LEVELS)
-            for site, (_, _, allow) in enumerate(SITE_MODELS):
+            for site, (_, _, allow) in enumerate(self.layout.models):
                 for sel, k in site_buckets[site]:
                     if length < k:
                         continue
@@ -477,7 +406,7 @@ class MotifScanner(nn.Module):
                 first += len(allow)
 
     def free_stats(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-ring statistics of the free filters: (N, 4, L) -> (N, F, N_STATS, B).
+        """Per-ring statistics of the free filters: (N, 4, L) -> (N, F, n_stats, B).
 
         Soft counts ``sum sigmoid(s - level)`` at :data:`FREE_LEVELS` (the filters learn their
         own scale), zeros in the consensus channels, then the ring's best ``sigmoid(s)``.
@@ -485,18 +414,18 @@ class MotifScanner(nn.Module):
         n, _, length = x.shape
         k = self.free.shape[-1]
         if self.free.shape[0] == 0 or length < k:
-            return x.new_zeros(n, self.free.shape[0], N_STATS, self.n_bins)
+            return x.new_zeros(n, self.free.shape[0], self.layout.n_stats, self.n_bins)
         s = strand_max(x, self.free)
         bounds = _ring_bounds(s.shape[-1], k, length, self.n_bins)
         parts = [_ring_reduce(torch.sigmoid(s - lv), bounds, "sum") for lv in FREE_LEVELS]
-        parts += [parts[0].new_zeros(parts[0].shape)] * N_COUNTS
+        parts += [parts[0].new_zeros(parts[0].shape)] * self.layout.n_counts
         parts.append(_ring_reduce(torch.sigmoid(s), bounds, "max"))
         return torch.stack(parts, dim=-2)
 
     def forward(
         self, codes: torch.Tensor, subset: torch.Tensor | None = None, batch: int = 16
     ) -> torch.Tensor:
-        """Scan windows: codes (N, L) -> statistics (N, M + F, N_STATS, B).
+        """Scan windows: codes (N, L) -> statistics (N, M + F, n_stats, B).
 
         Frozen PWM statistics are memoised per distinct window content (and scan plan), so a
         window seen before in this run is not scanned again; the free filters are always

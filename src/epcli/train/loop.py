@@ -227,7 +227,9 @@ def _build(ctx: LoopContext, mcfg: ModelConfig, builder) -> tuple[Any, ModelConf
     if hasattr(model, "prune_scan"):
         model.prune_scan = False  # every motif until training ends (the active set changes)
     if hasattr(model, "fit_normalization") and ctx.target.resume_dir is None:
-        warm = prepare_motif_model(model, ctx.data, ctx.split.train_rows, ctx.log)
+        warm = prepare_motif_model(
+            model, ctx.data, ctx.split.train_rows, ctx.log, ctx.split.adapt_rows
+        )
         model.cfg.sparsity = warm["sparsity"]
         mcfg = model.cfg
     n_params = sum(p.numel() for p in model.parameters())

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from epcli.core.arrays import PairData, log_distance
-from epcli.core.schema import MOTIF_KINDS
+from epcli.core.schema import MOTIF_KINDS, saved_model_config
 from epcli.model.motif_fit import warm_start
-from epcli.model.motif_scan import site_matrices
+from epcli.model.motif_sites import SiteLayout, site_matrices
 from epcli.motifs import load_motifs
 from epcli.train.checkpoint import saved_configs
 from epcli.train.config import Log
@@ -35,8 +35,9 @@ def motif_builder(mcfg, resume_dir: Path | None, log: Log, build_model):
         return mcfg, build_model
     if resume_dir is not None:  # the PWMs come back with the checkpoint's weights
         if mcfg.motif_ids is None:
-            saved = saved_configs(resume_dir).get("model") or {}
+            saved = saved_model_config(saved_configs(resume_dir).get("model") or {})
             keys = ("motif_ids", "motif_names", "motif_width", "motif_checksum", "sparsity")
+            keys += ("motif_sites",)
             mcfg = dataclasses.replace(mcfg, **{k: saved[k] for k in keys if k in saved})
         return mcfg, build_model
     t0 = time.time()
@@ -59,7 +60,7 @@ def motif_builder(mcfg, resume_dir: Path | None, log: Log, build_model):
             "frozen."
         )
     weights, lengths, _ = ms.log_odds_tensor()
-    consensus = site_matrices(ms)
+    consensus = site_matrices(ms, SiteLayout(mcfg.motif_sites))
 
     def builder(cfg, seed=None):
         model = build_model(cfg, seed=seed)
@@ -69,11 +70,16 @@ def motif_builder(mcfg, resume_dir: Path | None, log: Log, build_model):
     return mcfg, builder
 
 
-def prepare_motif_model(model, data: PairData, rows: np.ndarray, log: Log) -> dict[str, Any]:
+def prepare_motif_model(
+    model, data: PairData, rows: np.ndarray, log: Log, adapt_rows: np.ndarray | None = None
+) -> dict[str, Any]:
     """Scan the training windows once, then fit U_I full-batch (the sparse warm start).
 
     The penalty is chosen on the last 20% of each chromosome's training pairs by enhancer
     midpoint (a genome block inside the training rows; validation rows are never used).
+    ``adapt_rows`` (labeled pairs of validation cells in the training region) are never
+    fitted: the warm start adapts to those cells on them (supports outside the block,
+    queries inside it) when it chooses how far a new cell's prototype may move.
 
     Returns
     -------
@@ -82,25 +88,30 @@ def prepare_motif_model(model, data: PairData, rows: np.ndarray, log: Log) -> di
     """
     t0 = time.time()
     rows = np.asarray(rows)
-    ue, ei = np.unique(np.asarray(data.enh_idx)[rows], return_inverse=True)
-    up, pi = np.unique(np.asarray(data.pro_idx)[rows], return_inverse=True)
-    chrom = np.asarray(data.chrom)[rows].astype(str)
-    mid = np.asarray(data.enh_mid)[rows]
-    block = np.zeros(rows.size, bool)
+    extra = np.zeros(0, np.int64) if adapt_rows is None else np.asarray(adapt_rows)
+    every = np.concatenate([rows, extra])
+    ue, ei = np.unique(np.asarray(data.enh_idx)[every], return_inverse=True)
+    up, pi = np.unique(np.asarray(data.pro_idx)[every], return_inverse=True)
+    chrom = np.asarray(data.chrom)[every].astype(str)
+    mid = np.asarray(data.enh_mid)[every]
+    fitted = np.arange(every.size) < rows.size
+    block = np.zeros(every.size, bool)
     for c in np.unique(chrom):
         m = chrom == c
-        block[m] = mid[m] >= np.quantile(mid[m], 0.8)
+        cut = np.quantile(mid[m & fitted], 0.8) if (m & fitted).any() else np.inf
+        block[m] = mid[m] >= cut
     res = warm_start(
         model,
         data.enh_seqs[ue],
         data.pro_seqs[up],
         ei.reshape(-1),
         pi.reshape(-1),
-        log_distance(np.asarray(data.distance)[rows]),
-        np.asarray(data.label)[rows].astype(np.float32),
-        np.asarray(data.cell_idx)[rows],
+        log_distance(np.asarray(data.distance)[every]),
+        np.asarray(data.label)[every].astype(np.float32),
+        np.asarray(data.cell_idx)[every],
         block,
         log=log,
+        episode_only=~fitted,
     )
     n = ue.size + up.size
     log(

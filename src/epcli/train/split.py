@@ -94,7 +94,11 @@ class Split:
     n_straddling : int
         Labeled pairs with one anchor on each side of a block boundary (dropped).
     n_unused : int
-        Labeled pairs of validation cells in the training region (used by neither side).
+        Labeled pairs of validation cells in the training region (never fitted).
+    adapt_rows : np.ndarray, shape (n_unused,), int64
+        Those pairs: the motif model's warm start adapts to the validation cells on them
+        (supports in the fitting part, queries in its held-out genome block) to choose how
+        far a new cell's prototype may move; nothing is fitted on them.
     """
 
     train_rows: np.ndarray
@@ -107,6 +111,7 @@ class Split:
     block_cuts: dict[str, int] = field(default_factory=dict)
     n_straddling: int = 0
     n_unused: int = 0
+    adapt_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary (no row arrays)."""
@@ -274,7 +279,8 @@ def make_split(data: PairData, cfg: TrainConfig) -> Split:
         region = np.isin(chrom, val_chroms).astype(np.int8)
     train = lab & ~in_val_cell & (region == 0)
     n_strad = int((lab & (region == 2)).sum())
-    n_unused = int((lab & in_val_cell & (region == 0)).sum())
+    adapt_rows = np.flatnonzero(lab & in_val_cell & (region == 0))
+    n_unused = int(adapt_rows.size)
     val_rows: dict[str, np.ndarray] = {}
     if val_ids:
         val_rows[VAL_CELLS] = np.flatnonzero(lab & in_val_cell & (region == 1))
@@ -285,7 +291,10 @@ def make_split(data: PairData, cfg: TrainConfig) -> Split:
         + f", {n_strad} straddling the region boundary (dropped)"
     )
     if n_unused:
-        counts += f", {n_unused} of validation cells in the training region (unused)"
+        counts += (
+            f", {n_unused} of validation cells in the training region (never fitted; only "
+            "for simulated adaptation)"
+        )
     if int((~lab).sum()):
         counts += f", {int((~lab).sum())} unlabeled (ignored)"
     desc.append(counts)
@@ -300,6 +309,7 @@ def make_split(data: PairData, cfg: TrainConfig) -> Split:
         block_cuts=block_cuts,
         n_straddling=n_strad,
         n_unused=n_unused,
+        adapt_rows=adapt_rows,
     )
 
 

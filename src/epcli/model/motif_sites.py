@@ -1,0 +1,137 @@
+"""Site definitions of the motif-grounded model: the log-odds levels and the consensus site
+models a matrix is counted with, and the shapes (count channels, statistics, views, scans)
+that follow from a model's site model set (``ModelConfig.motif_sites``).
+
+See :mod:`epcli.model.motif_scan` for the scan that counts them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from epcli.core.schema import MOTIF_SITE_SETS
+
+#: Relative-score levels (fraction of the way from a motif's lowest to its highest possible
+#: score) at which hits are counted. 0.95 is about a consensus match, each mismatch of a
+#: typical 10-15 bp matrix costs about 0.05-0.1.
+LEVELS: tuple[float, ...] = (0.7, 0.8, 0.875, 0.95)
+
+
+#: Mismatch allowances of the matrix's whole IUPAC consensus (a second site model beside
+#: the log-odds levels, as consensus scanners such as HOMER's count sites).
+CONS_MM: tuple[int, ...] = (0, 1, 2)
+
+#: A consensus site model: (name, core width or None for the whole consensus, mismatch
+#: allowances at which its matches are counted).
+SiteModel = tuple[str, "int | None", tuple[int, ...]]
+
+#: The site model sets a motif model can count (``ModelConfig.motif_sites``). ``consensus``:
+#: the matrix's whole IUPAC consensus (Cavener's rules) at 0, 1 and 2 mismatches (the only
+#: set of models trained before core counts existed). ``consensus+core`` (the default): also
+#: the consensus of its most informative 8 positions (0 and 1 mismatches) and 6 positions (0),
+#: :meth:`epcli.motifs.pwm.Motif.iupac`, for sites written as a short core such as TEAD's
+#: CATTCC: on the development rule it raised zero-shot AUPR by 0.05 and 64-shot by 0.06, on
+#: the JASPAR rule it cost 0.01 and 0.02 (docs/benchmarks.md).
+SITE_SETS: dict[str, tuple[SiteModel, ...]] = {
+    "consensus": (("consensus", None, CONS_MM),),
+    "consensus+core": (
+        ("consensus", None, CONS_MM),
+        ("core 8 bp", 8, (0, 1)),
+        ("core 6 bp", 6, (0,)),
+    ),
+}
+assert set(SITE_SETS) == set(MOTIF_SITE_SETS)
+#: The default site model set of new models.
+DEFAULT_SITES = MOTIF_SITE_SETS[0]
+
+
+class SiteLayout:
+    """Shapes that follow from a site model set.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`SITE_SETS`.
+
+    Attributes
+    ----------
+    models : tuple of SiteModel
+    n_counts : int
+        Count channels (one per model and allowance).
+    n_stats : int
+        Statistics per motif and ring: hits at each of :data:`LEVELS`, the count channels,
+        then the best relative log-odds score.
+    views : int
+        Activity features per motif: the log-odds view, then one per count channel.
+    n_scans : int
+        Scans of each matrix: its log-odds matrix (scan 0), then each site model's consensus.
+    view_scan : tuple of int, length ``views``
+        The scan each view is computed from.
+    """
+
+    def __init__(self, name: str) -> None:
+        if name not in SITE_SETS:
+            raise ValueError(f"unknown site model set {name!r}; choose one of {list(SITE_SETS)}")
+        self.name = name
+        self.models = SITE_SETS[name]
+        self.n_counts = sum(len(mm) for _, _, mm in self.models)
+        self.n_stats = len(LEVELS) + self.n_counts + 1
+        self.views = 1 + self.n_counts
+        self.n_scans = 1 + len(self.models)
+        self.view_scan = (0,) + tuple(1 + s for s, (_, _, mm) in enumerate(self.models) for _ in mm)
+
+
+#: The default layout, and its shapes (for readers and tests of default models).
+DEFAULT_LAYOUT = SiteLayout(DEFAULT_SITES)
+SITE_MODELS = DEFAULT_LAYOUT.models
+N_COUNTS = DEFAULT_LAYOUT.n_counts
+N_STATS = DEFAULT_LAYOUT.n_stats
+VIEWS = DEFAULT_LAYOUT.views
+N_SCANS = DEFAULT_LAYOUT.n_scans
+VIEW_SCAN = DEFAULT_LAYOUT.view_scan
+
+
+def scan_plan(
+    used: torch.Tensor, n_motifs: int, layout: SiteLayout = DEFAULT_LAYOUT
+) -> torch.Tensor:
+    """Which scans each matrix needs, from the activity features that a model uses.
+
+    Parameters
+    ----------
+    used : torch.Tensor, shape (M * views + F,) or (M * views,), bool
+        Features with a non-zero weight (feature order of
+        :class:`~epcli.model.motif_activity.MotifActivity`).
+    n_motifs : int
+        M.
+    layout : SiteLayout
+        The model's site models.
+
+    Returns
+    -------
+    torch.Tensor, shape (M, n_scans), bool
+        Column 0: the log-odds scan; column 1 + s: site model s's consensus scan
+        (``layout.view_scan``). A scan no used view reads is skipped.
+    """
+    views = used[: n_motifs * layout.views].reshape(n_motifs, layout.views)
+    plan = torch.zeros(n_motifs, layout.n_scans, dtype=torch.bool, device=used.device)
+    for v, s in enumerate(layout.view_scan):
+        plan[:, s] |= views[:, v]
+    return plan
+
+
+def site_matrices(ms, layout: SiteLayout = DEFAULT_LAYOUT) -> tuple[np.ndarray, np.ndarray]:
+    """The consensus matrices of every site model of a layout for a motif set.
+
+    Parameters
+    ----------
+    ms : epcli.motifs.MotifSet
+    layout : SiteLayout
+
+    Returns
+    -------
+    allowed, lengths : np.ndarray, shapes (S, M, 4, K) float32 and (S, M) int64
+        :meth:`~epcli.motifs.MotifSet.consensus_tensor` of each site model.
+    """
+    parts = [ms.consensus_tensor(core) for _, core, _ in layout.models]
+    return np.stack([a for a, _ in parts]), np.stack([n for _, n in parts])
