@@ -39,7 +39,16 @@ CONFIG = {
         "device": "cpu",
         "seed": 5,
     },
-    "model": {"d_model": 16, "pools": [4, 4], "n_heads": 2, "env_dim": 4, "ms_kernels": [7, 15]},
+    # the whole consensus only (4 views per matrix, not 7): these tests are about files and
+    # signals, and each trains twice, so a lighter scan keeps the suite inside its budget
+    "model": {
+        "d_model": 16,
+        "pools": [4, 4],
+        "n_heads": 2,
+        "env_dim": 4,
+        "ms_kernels": [7, 15],
+        "motif_sites": "consensus",
+    },
 }
 
 
