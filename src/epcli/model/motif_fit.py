@@ -11,7 +11,8 @@ than any useful penalty, so every motif keeps a non-zero weight.
 
 1. standardises motif activities over the training windows;
 2. for each penalty on a short path, fits the additive terms (bias, distance, enhancer and
-   promoter motifs, positional pooling, score-level mixtures), then screens E x P motif
+   promoter motifs; positional pooling and level mixtures are left to the episodes), then
+   screens E x P motif
    pairs on the residuals (the top non-redundant entries of ``Z_E^T R Z_P``: the gradient of
    the bilinear term), fits their weights by a ridge logistic regression with the additive
    U_I as offset, writes them into U and V (one rank per pair) and refits the additive terms
@@ -19,7 +20,10 @@ than any useful penalty, so every motif keeps a non-zero weight.
    penalty and refits on all pairs (the sparsest penalty within 0.005 of the best held-out
    AUPR was tried: on the JASPAR rule it kept 51 motifs instead of 124 and lost 0.14
    validation AUPR after the refit, docs/benchmarks.md);
-3. fits, per training cell, enhancer-motif deviations from U_I (ridge logistic regressions
+3. fits one scale per part of U_I (enhancer, promoter, interaction, distance) on the held-out
+   block, with U_I fitted on the other pairs, and applies them to the final fit
+   (:mod:`epcli.model.motif_scales`);
+4. fits, per training cell, enhancer-motif deviations from U_I (ridge logistic regressions
    with U_I as offset); the 32 motifs whose deviations spread most over cells become R_E's
    environment, and the spread of each one's deviations over cells its prior scale in a new
    cell's direction (:mod:`epcli.model.motif_adapt`); both priors' strengths are chosen by
@@ -43,6 +47,7 @@ import torch.nn.functional as F
 from epcli.core.metrics import aupr
 from epcli.core.sampling import stratified_pick
 from epcli.model.motif_adapt import fit_direction
+from epcli.model.motif_scales import apply_scales, fit_scales
 
 #: Penalties tried, as multiples of ``cfg.sparsity``.
 PATH = (1.0, 3.0, 10.0, 30.0)
@@ -93,6 +98,9 @@ class WarmStartResult:
     re_prior : dict
         ``dev_sd``, ``prior_sd``: the priors of the per-cell deviations and of a new cell's
         coefficients; ``gain``: adapted minus zero-shot AUPR in the simulated episodes.
+    scales : dict or None
+        ``scales`` (U_I part -> factor) and ``shift`` of the bias, fitted on the held-out
+        block (:mod:`epcli.model.motif_scales`); None without a held-out block.
     """
 
     sparsity: float
@@ -100,6 +108,7 @@ class WarmStartResult:
     active_motifs: int = 0
     re_scale: float | None = None
     re_prior: dict | None = None
+    scales: dict | None = None
 
 
 @dataclass
@@ -112,38 +121,39 @@ class Pairs:
     y: torch.Tensor  # (n,) float labels
 
 
-def _u_i(model, se: torch.Tensor, sp: torch.Tensor, pr: Pairs, inter: bool, z=None):
-    """U_I of pairs from window statistics; window terms are computed once per window.
+def _parts(model, se, sp, pr: Pairs, inter: bool, z=None) -> dict[str, torch.Tensor]:
+    """U_I's parts (:data:`~epcli.model.motif_scales.PARTS`) of pairs, each (n,), from window
+    statistics; window terms are computed once per window.
 
     ``z`` = (z_E, z_P) precomputed activities, when the activity parameters are not fitted.
     """
     ze, zp = z if z is not None else (model.act_e(se), model.act_p(sp))
-    u = model.bias + (ze @ model.w_e)[pr.ei] + (zp @ model.w_p)[pr.pi]
-    u = u + model.distance_term(pr.ld)
+    out = {
+        "enhancer": (ze @ model.w_e)[pr.ei],
+        "promoter": (zp @ model.w_p)[pr.pi],
+        "distance": model.distance_term(pr.ld),
+    }
     if inter and model.cfg.use_interaction:
-        u = u + ((ze @ model.u.T)[pr.ei] * (zp @ model.v.T)[pr.pi]).sum(-1)
-    return u
+        out["interaction"] = ((ze @ model.u.T)[pr.ei] * (zp @ model.v.T)[pr.pi]).sum(-1)
+    return out
 
 
-def _fit(
-    model, se, sp, pr: Pairs, params, lam: float, steps: int, inter: bool, fit_act: bool
-) -> None:
-    """Full-batch Adam with the L1 proximal step on the model's sparse parameters.
+def _u_i(model, se: torch.Tensor, sp: torch.Tensor, pr: Pairs, inter: bool, z=None):
+    """U_I of pairs, shape (n,): the bias plus :func:`_parts`."""
+    return model.bias + sum(_parts(model, se, sp, pr, inter, z).values())
 
-    Without ``fit_act`` the motif activities are computed once (the cheap path of the
-    penalty search); with it, positional pooling and level mixtures are fitted too.
-    """
+
+def _fit(model, pr: Pairs, z, params, lam: float, steps: int, inter: bool) -> None:
+    """Full-batch Adam with the L1 proximal step on the model's sparse parameters, on the
+    motif activities ``z`` = (z_E, z_P) of the windows (computed once: pooling and level
+    mixtures are not fitted here)."""
     opt = torch.optim.Adam(params, lr=LR)
     saved = model.cfg.sparsity
     model.cfg.sparsity = lam
-    z = None
-    if not fit_act:
-        with torch.no_grad():
-            z = (model.act_e(se), model.act_p(sp))
     try:
         for _ in range(steps):
             opt.zero_grad(set_to_none=True)
-            u = _u_i(model, se, sp, pr, inter, z)
+            u = _u_i(model, None, None, pr, inter, z)
             loss = F.binary_cross_entropy_with_logits(u, pr.y)
             loss.backward()
             opt.step()
@@ -232,7 +242,7 @@ def _seed_interaction(model, se, sp, pr: Pairs, n_e: int, n_p: int) -> None:
         jj = torch.as_tensor([j for _, j in chosen])
         prod = ze[:, ii][pr.ei] * zp[:, jj][pr.pi]  # (n, K)
         off = _u_i(model, se, sp, pr, inter=False)
-    w = _ridge_logistic(prod, pr.y, off, SEED_PRIOR_SD)
+    w = ridge_logistic(prod, pr.y, off, SEED_PRIOR_SD)
     with torch.no_grad():
         k = torch.arange(len(chosen))
         root = w.abs().sqrt()
@@ -240,7 +250,11 @@ def _seed_interaction(model, se, sp, pr: Pairs, n_e: int, n_p: int) -> None:
         model.v[k, jj] = root
 
 
-def _fit_u_i(model, se, sp, pr: Pairs, lam: float, fit_act: bool) -> None:
+def _fit_u_i(model, se, sp, pr: Pairs, lam: float) -> None:
+    """U_I's weights from scratch under L1 ``lam``, with the activities' pooling and level
+    mixtures at their initial values (uniform over bins; the episodes fit them): fitting them
+    in the final refit too cost 70 s of the warm start on the JASPAR benchmark and changed no
+    unseen cell's AUPR by more than 0.004 (docs/benchmarks.md)."""
     with torch.no_grad():
         for p in (model.w_e, model.w_p, model.dist, model.u, model.v):
             p.zero_()
@@ -248,15 +262,15 @@ def _fit_u_i(model, se, sp, pr: Pairs, lam: float, fit_act: bool) -> None:
         for act in (model.act_e, model.act_p):
             act.pos.zero_()
             act.thr.zero_()
-    act = [model.act_e.pos, model.act_e.thr, model.act_p.pos, model.act_p.thr]
-    additive = [model.bias, model.w_e, model.w_p, model.dist] + (act if fit_act else [])
-    _fit(model, se, sp, pr, additive, lam, STEPS_ADDITIVE, False, fit_act)
+        z = (model.act_e(se), model.act_p(sp))
+    additive = [model.bias, model.w_e, model.w_p, model.dist]
+    _fit(model, pr, z, additive, lam, STEPS_ADDITIVE, False)
     if model.cfg.use_interaction:
         _seed_interaction(model, se, sp, pr, se.shape[0], sp.shape[0])
         # the screened pairs' weights stay as fitted: Adam on the bilinear factors made the
         # joint fit chaotic (the same data gave held-out AUPR 0.48 or 0.62 from one run to
-        # the next); the additive terms and pooling are refitted around them
-        _fit(model, se, sp, pr, additive, lam, STEPS_JOINT, True, fit_act)
+        # the next); the additive terms are refitted around them
+        _fit(model, pr, z, additive, lam, STEPS_JOINT, True)
 
 
 def warm_start(
@@ -327,7 +341,7 @@ def warm_start(
         pf, ph = pairs(fit_rows), pairs(held)
         for mult in PATH:
             lam = base * mult
-            _fit_u_i(model, se, sp, pf, lam, fit_act=False)
+            _fit_u_i(model, se, sp, pf, lam)
             with torch.no_grad():
                 s = _u_i(model, se, sp, ph, inter=True).numpy()
             a = aupr(labels[held], s)
@@ -339,7 +353,16 @@ def warm_start(
     choice = None
     if held.size:
         # U_I from the fitting rows only, so that the held-out block is scored out of sample
-        _fit_u_i(model, se, sp, pairs(fit_rows), result.sparsity, fit_act=False)
+        _fit_u_i(model, se, sp, pairs(fit_rows), result.sparsity)
+        on = pairs(held)  # validation cells' pairs are never fitted, not even these scales
+        with torch.no_grad():
+            parts = _parts(model, se, sp, on, inter=True)
+        result.scales = fit_scales(parts, float(model.bias.detach()), on.y)
+        apply_scales(model, result.scales)
+        log(
+            "warm start: scales of U_I's parts on the held-out block: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in result.scales["scales"].items())
+        )
         every = pairs(np.arange(labels.size))
         episodes = _episodes(
             every,
@@ -349,7 +372,9 @@ def warm_start(
         )
         choice = _choose_cell_prior(model, se, sp, every, cells, fit_rows, episodes, log)
     all_pairs = pairs(train_rows)
-    _fit_u_i(model, se, sp, all_pairs, result.sparsity, fit_act=True)
+    _fit_u_i(model, se, sp, all_pairs, result.sparsity)
+    if result.scales is not None:
+        apply_scales(model, result.scales)
     prior = _init_cell_prior(model, se, sp, all_pairs, np.asarray(cells)[train_rows], choice)
     result.re_prior = prior
     result.re_scale = float(F.softplus(model.re_scale_raw.detach()))
@@ -367,8 +392,26 @@ def warm_start(
     return result
 
 
-def _ridge_logistic(x: torch.Tensor, y: torch.Tensor, off: torch.Tensor, sd: float) -> torch.Tensor:
-    """MAP d (D,) of ``logit = off + x @ d + c`` with ``d ~ N(0, sd^2 I)`` (L-BFGS, float64)."""
+def ridge_logistic(x: torch.Tensor, y: torch.Tensor, off: torch.Tensor, sd: float) -> torch.Tensor:
+    """Ridge logistic regression with an offset: the MAP coefficients of
+    ``logit = off + x @ d + c`` with ``d ~ N(0, sd^2 I)`` and a free intercept c (L-BFGS in
+    float64, :data:`DEV_ITERS` iterations).
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (n, D)
+    y : torch.Tensor, shape (n,)
+        0/1 labels.
+    off : torch.Tensor, shape (n,)
+        The offset (log-odds).
+    sd : float
+        Prior SD of the coefficients.
+
+    Returns
+    -------
+    torch.Tensor, shape (D,), float32
+        d (the intercept is dropped).
+    """
     x, y, off = x.double(), y.double(), off.double()
     d = torch.zeros(x.shape[1] + 1, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([d], max_iter=DEV_ITERS, line_search_fn="strong_wolfe")
@@ -414,7 +457,7 @@ class CellPrior:
                 continue
             x = self.ze[self.pr.ei[r]]
             x = x if cols is None else x[:, cols]
-            out[int(c)] = _ridge_logistic(x, y, self.offset[r], sd)
+            out[int(c)] = ridge_logistic(x, y, self.offset[r], sd)
         return out
 
     def prior(self, rows: np.ndarray, sd: float, skip=None, full=None):

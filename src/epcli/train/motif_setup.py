@@ -124,4 +124,5 @@ def prepare_motif_model(
         "active_motifs": res.active_motifs,
         "re_scale": res.re_scale,
         "re_prior": res.re_prior,
+        "scales": res.scales,
     }
