@@ -253,8 +253,9 @@ def _seed_interaction(model, se, sp, pr: Pairs, n_e: int, n_p: int) -> None:
 def _fit_u_i(model, se, sp, pr: Pairs, lam: float) -> None:
     """U_I's weights from scratch under L1 ``lam``, with the activities' pooling and level
     mixtures at their initial values (uniform over bins; the episodes fit them): fitting them
-    in the final refit too cost 70 s of the warm start on the JASPAR benchmark and changed no
-    unseen cell's AUPR by more than 0.004 (docs/benchmarks.md)."""
+    in the final refit too cost 80 s of the warm start on the JASPAR benchmark and changed no
+    unseen cell's AUPR there by more than 0.004, and on the bundled example (468 windows) it
+    overfit: without it its unseen cells gained +0.014 and +0.086 (docs/benchmarks.md)."""
     with torch.no_grad():
         for p in (model.w_e, model.w_p, model.dist, model.u, model.v):
             p.zero_()
