@@ -12,14 +12,14 @@ than any useful penalty, so every motif keeps a non-zero weight.
 1. standardises motif activities over the training windows;
 2. for each penalty on a short path, fits the additive terms (bias, distance, enhancer and
    promoter motifs; positional pooling and level mixtures are left to the episodes), then
-   screens E x P motif
-   pairs on the residuals (the top non-redundant entries of ``Z_E^T R Z_P``: the gradient of
-   the bilinear term), fits their weights by a ridge logistic regression with the additive
-   U_I as offset, writes them into U and V (one rank per pair) and refits the additive terms
-   around them; scores a held-out genome block of the training pairs; keeps the sparsest
-   penalty within :data:`SPARSE_TOL` of the best held-out AUPR and refits on all pairs
-   (when the refit also fitted pooling, that choice once lost 0.14 validation AUPR; without
-   it the sparser fit matches the best one, docs/benchmarks.md);
+   screens E x P motif pairs on the residuals (the top non-redundant entries of
+   ``Z_E^T R Z_P``: the gradient of the bilinear term), fits their weights by a ridge
+   logistic regression with the additive U_I as offset, writes them into U and V (one rank
+   per pair) and refits the additive terms around them; scores a held-out genome block of
+   the training pairs; keeps the sparsest penalty within :data:`SPARSE_TOL` of the best
+   held-out AUPR and refits on all pairs (when the refit also fitted pooling, that choice
+   once lost 0.14 validation AUPR; without, the sparser fit matches the best one,
+   docs/benchmarks.md);
 3. fits one scale per part of U_I (enhancer, promoter, interaction, distance) on the held-out
    block, with U_I fitted on the other pairs, and applies them to the final fit
    (:mod:`epcli.model.motif_scales`);
