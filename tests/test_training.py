@@ -30,6 +30,7 @@ from epcli.train import (
     make_split,
     train,
 )
+from epcli.train.validate import CellValidation, SetValidation, selection_value
 from helpers import tiny_model_config
 
 #: GATAAGCT: the planted motif that makes an enhancer positive.
@@ -188,6 +189,23 @@ def test_unknown_validation_names():
 
 
 # ============================================================================ episodes
+def test_early_stopping_value_is_the_mean_over_every_validation_cell():
+    def cell(a: float) -> CellValidation:
+        return CellValidation(n=100, n_pos=25, prevalence=0.25, aupr_zero_shot=a)
+
+    def one_set(auprs: list[float]) -> SetValidation:
+        cells = {f"C{i}": cell(a) for i, a in enumerate(auprs)}
+        return SetValidation(cells, float(np.nanmean(auprs)), None, 0.25, 100 * len(auprs))
+
+    # one held-out cell up, five region cells down: the mean over six cells, not the first set
+    val = {VAL_CELLS: one_set([0.70]), VAL_REGION: one_set([0.60, 0.62, 0.64, 0.66, 0.68])}
+    assert selection_value(val) == pytest.approx((0.70 + 0.60 + 0.62 + 0.64 + 0.66 + 0.68) / 6)
+    # a cell without both classes (NaN) is left out; none at all gives NaN
+    val[VAL_CELLS] = one_set([float("nan")])
+    assert selection_value(val) == pytest.approx(0.64)
+    assert np.isnan(selection_value({VAL_CELLS: one_set([float("nan")])}))
+
+
 def test_episode_sampler():
     data = make_data()
     rows = np.arange(data.n_pairs)

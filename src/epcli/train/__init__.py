@@ -15,8 +15,8 @@ The flow of :func:`~epcli.train.run.train`:
    ``kmer`` / ``distance``: one scikit-learn fit (:mod:`epcli.train.sklearn`).
 5. Validation every epoch on each validation set and cell (:mod:`epcli.train.validate`):
    zero-shot AUPR (population prototype) and adapted AUPR (prototype from ``support_size``
-   labeled pairs of the cell). Early stopping on the mean zero-shot AUPR of the held-out
-   cells (else the held-out region).
+   labeled pairs of the cell). Early stopping on the mean zero-shot AUPR over every
+   validation cell of both sets (the held-out cells and the held-out region's cells).
 6. The model card (:mod:`epcli.train.card`): components, measured contributions, validation,
    collapse check; the model directory is written atomically by :mod:`epcli.io.modeldir`.
 

@@ -183,8 +183,8 @@ def model_card(ci: CardInputs, log: Log) -> dict[str, Any]:
         "validation": {name: v.to_dict() for name, v in val.items()},
         "temperature": float(model.temperature().detach().float().cpu()),
         "early_stopping": {
-            "set": primary_name,
-            "metric": "mean zero-shot AUPR over cells",
+            "set": " + ".join(val) if primary_name is not None else None,
+            "metric": "mean zero-shot AUPR over the cells of every validation set",
             "best_epoch": ci.best_epoch,
             "best_value": ci.best_value if np.isfinite(ci.best_value) else None,
             "stopped": ci.stopped,

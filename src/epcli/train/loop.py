@@ -39,6 +39,7 @@ from epcli.train.validate import (
     plan_validation,
     primary_set,
     prototype_rows,
+    selection_value,
     validate_torch,
 )
 
@@ -422,7 +423,7 @@ def _validate_epoch(ctx, model, plans, proto_rows, best: BestSoFar, ep, epoch, t
         model.set_population_prototype(np.mean(list(cell_protos.values()), axis=0))
     val = validate_torch(model, ctx.data, plans, cfg)
     primary = primary_set(val)
-    value = val[primary].aupr_zero_shot if primary else float("nan")
+    value = selection_value(val) if primary else float("nan")
     temp = float(model.temperature().detach().float().cpu())
     row = _history_row(ctx, ep, val, epoch, t_ep, temp)
     best.history.append(row)
