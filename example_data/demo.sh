@@ -12,14 +12,14 @@ synth="$here/synth"
 # Rows of the genome region a file belongs to (column 13 'split'), header kept.
 region() { awk -v want="$2" -F'\t' '/^#/ { if (!h++) print; next } $13 == want' "$1"; }
 
-echo "== 1/5 prepare: training cells T1-T3, training region only" >&2
-for c in T1 T2 T3; do region "$synth/$c.bedpe" train; done | awk '!/^#/ || !h++' \
+echo "== 1/5 prepare: training cells T1-T5, training region only" >&2
+for c in T1 T2 T3 T4 T5; do region "$synth/$c.bedpe" train; done | awk '!/^#/ || !h++' \
   > "$out/train.bedpe"
 epcli prepare "$out/train.bedpe" --genome "$genome" -o "$out/train.h5" --force
 
-echo "== 2/5 train: PRISM, validation on held-out cell T3 and a held-out genome block" >&2
+echo "== 2/5 train: PRISM, validation on held-out cell T5 and a held-out genome block" >&2
 epcli train "$out/train.h5" -o "$out/model" --config "$here/demo_config.json" \
-  --val-cells T3 --force
+  --val-cells T5 --force
 
 for c in U1 U2; do
   echo "== 3/5 adapt: unseen cell $c from 32 labeled pairs of its training region" >&2

