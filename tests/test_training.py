@@ -188,7 +188,6 @@ def test_unknown_validation_names():
         make_split(data, TrainConfig(val_cells=["C0", "C1", "C2"]))
 
 
-# ============================================================================ episodes
 def test_early_stopping_value_is_the_mean_over_every_validation_cell():
     def cell(a: float) -> CellValidation:
         return CellValidation(n=100, n_pos=25, prevalence=0.25, aupr_zero_shot=a)
@@ -206,6 +205,7 @@ def test_early_stopping_value_is_the_mean_over_every_validation_cell():
     assert np.isnan(selection_value({VAL_CELLS: one_set([float("nan")])}))
 
 
+# ============================================================================ episodes
 def test_episode_sampler():
     data = make_data()
     rows = np.arange(data.n_pairs)
