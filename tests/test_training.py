@@ -294,9 +294,12 @@ def test_prism_learns_planted_motif(tmp_path):
     cell_val = card["validation"][VAL_CELLS]["cells"]
     assert set(cell_val) == set(res.split.val_cells)
     assert 0 <= next(iter(cell_val.values()))["distance_aupr"] <= 1
-    # population prototype = mean of the stored training-cell prototypes
+    # population prototype = mean of the stored prototypes of every training cell: the
+    # fitted cells and the validation cell (from its pairs in the training region)
     protos = json.loads((tmp_path / "m" / "cell_prototypes.json").read_text())["cells"]
-    assert set(protos) == set(res.split.train_cells)
+    assert res.split.n_unused > 0
+    assert set(protos) == set(res.split.train_cells) | set(res.split.val_cells)
+    assert card["components"]["prototypes"]["population_cells"] == list(protos)
     pop = pred.model.population_prototype.numpy()
     assert np.allclose(pop, np.mean([protos[c] for c in protos], axis=0), atol=1e-5)
     hist = (tmp_path / "m" / "history.tsv").read_text().splitlines()

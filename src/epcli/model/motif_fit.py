@@ -28,7 +28,8 @@ than any useful penalty, so every motif keeps a non-zero weight.
    environment, and the spread of each one's deviations over cells its prior scale in a new
    cell's direction (:mod:`epcli.model.motif_adapt`); both priors' strengths are chosen by
    simulated leave-one-cell-out few-shot episodes on the held-out genome block (and on the
-   validation cells' pairs in the training region, which are never fitted).
+   validation cells' pairs in the training region, which are never fitted), and the final
+   prior reads the validation cells' deviations too (docs/model.md).
 
 Episodic training then fine-tunes everything; a cell's R_E direction is fitted when it is
 adapted (:mod:`epcli.model.motif_adapt`).
@@ -309,10 +310,10 @@ def warm_start(
         Pairs of a held-out genome block, used to choose the penalty.
     log : callable, optional
     episode_only : np.ndarray, shape (n,), bool, optional
-        Pairs of validation cells: never fitted (nor used for the normalisation, the penalty
-        or the gates); their cells are adapted to in the simulated episodes that choose the
-        R_E prior (supports outside ``block``, queries inside it), each from the prior of
-        all the training cells.
+        Pairs of validation cells: never fitted (nor used for the normalisation or the
+        penalty); their cells are adapted to in the simulated episodes that choose the
+        R_E prior's strengths (supports outside ``block``, queries inside it), each from the
+        prior of the fitted cells, and their deviations join the final prior's.
 
     Returns
     -------
@@ -378,18 +379,16 @@ def warm_start(
             np.concatenate([held, np.flatnonzero(block & ~fitted)]),
         )
         choice = _choose_cell_prior(model, se, sp, every, cells, fit_rows, episodes, log)
-    all_pairs = pairs(train_rows)
-    _fit_u_i(model, se, sp, all_pairs, result.sparsity)
+    _fit_u_i(model, se, sp, pairs(train_rows), result.sparsity)
     if result.scales is not None:
         apply_scales(model, result.scales)
-    prior = _init_cell_prior(model, se, sp, all_pairs, np.asarray(cells)[train_rows], choice)
+    prior = _init_cell_prior(model, se, sp, pairs(np.arange(labels.size)), cells, choice)
     result.re_prior = prior
     result.re_scale = float(F.softplus(model.re_scale_raw.detach()))
     how = (
         f"simulated {RE_SHOTS}-shot episodes on held-out cells: {prior['gain']:+.4f} AUPR"
         if prior["validated"]
-        else "adapting off: the simulated episodes need 3 training cells with both classes "
-        "in the held-out block"
+        else "adapting off: the simulated episodes need 3 training cells with both classes"
     )
     log(
         f"warm start: R_E prior: deviations SD {prior['dev_sd']:g}, coefficients SD "
@@ -580,8 +579,9 @@ def _choose_cell_prior(model, se, sp, pr: Pairs, cells, fit_rows, episodes, log)
 
 @torch.no_grad()
 def _init_cell_prior(model, se, sp, pr: Pairs, cells, choice: dict | None) -> dict:
-    """Set R_E's gates, motif prior scales (from every pair of every training cell), prior SD and
-    scale (1 / re_bound) with the priors of ``choice`` (None: :data:`UNVALIDATED_PRIOR`)."""
+    """Set R_E's gates, motif prior scales (from every pair of ``pr``: the training and
+    validation cells'), prior SD and scale (1 / re_bound) with the priors of ``choice`` (None:
+    :data:`UNVALIDATED_PRIOR`)."""
     best = choice or dict(UNVALIDATED_PRIOR)
     cells = np.asarray(cells)
     ze = model.act_e(se)

@@ -100,7 +100,12 @@ def _measured_components(ci: CardInputs, primary: SetValidation, plan: ValPlan) 
             "aupr_adapted": primary.aupr_adapted,
             "contribution": _diff(primary.aupr_adapted, primary.aupr_zero_shot_rest),
             "note": f"adapted = prototype from {cfg.support_size} labeled pairs of the cell; "
-            "both AUPRs on the cell's pairs outside that support set",
+            "both AUPRs on the cell's pairs outside that support set"
+            + (
+                "; the R_E prior also read the validation cells' pairs in the training region"
+                if cfg.model == "prism"
+                else ""
+            ),
         },
         "aux_ui_loss": {
             "enabled": cfg.loss_aux_ui > 0,

@@ -293,7 +293,7 @@ def make_split(data: PairData, cfg: TrainConfig) -> Split:
     if n_unused:
         counts += (
             f", {n_unused} of validation cells in the training region (never fitted; only "
-            "for simulated adaptation)"
+            "for simulated adaptation and the R_E prior)"
         )
     if int((~lab).sum()):
         counts += f", {int((~lab).sum())} unlabeled (ignored)"
