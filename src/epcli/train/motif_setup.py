@@ -79,7 +79,8 @@ def prepare_motif_model(
     midpoint (a genome block inside the training rows; validation rows are never used).
     ``adapt_rows`` (labeled pairs of validation cells in the training region) are never
     fitted: the warm start adapts to those cells on them (supports outside the block,
-    queries inside it) when it chooses how far a new cell's prototype may move.
+    queries inside it) when it chooses how far a new cell's prototype may move, and their
+    deviations join the final R_E prior (gates and motif prior scales).
 
     Returns
     -------
