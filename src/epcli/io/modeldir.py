@@ -11,7 +11,8 @@ Layout (see ``docs/architecture.md``)::
     history.tsv           one row per epoch
     model_card.json       components, measured contributions, validation, collapse check,
                           ``fingerprint``
-    cell_prototypes.json  per-training-cell prototypes (prism only), for extrapolation checks
+    cell_prototypes.json  prism: every training cell's prototype (validation cells too), their mean
+                          the population prototype; for extrapolation checks
     train_state.pt        the training checkpoint (:mod:`epcli.train.checkpoint`), for ``--resume``
     epcli_model.json      the marker: {"format": "epcli-model-dir", "status": "complete" |
                           "incomplete", ...}; written when the directory is created
