@@ -12,9 +12,10 @@ than any useful penalty, so every motif keeps a non-zero weight.
 1. standardises motif activities over the training windows;
 2. for each penalty on a short path, fits the additive terms (bias, distance, enhancer and
    promoter motifs; positional pooling and level mixtures are left to the episodes), then
-   screens E x P motif pairs on the residuals (the top non-redundant entries of
-   ``Z_E^T R Z_P``: the gradient of the bilinear term), fits their weights by a ridge
-   logistic regression with the additive U_I as offset, writes them into U and V (one rank
+   chooses E x P motif pairs by forward selection on the residuals (in rounds, the top
+   non-redundant entries of ``Z_E^T R Z_P``, the gradient of the bilinear term, each round's
+   pairs fitted by a ridge logistic regression with the additive U_I as offset before the
+   next is screened; :mod:`epcli.model.motif_pairs`), writes them into U and V (one rank
    per pair) and refits the additive terms around them; scores a held-out genome block of
    the training pairs; keeps the sparsest penalty within :data:`SPARSE_TOL` of the best
    held-out AUPR and refits on all pairs (when the refit also fitted pooling, that choice
@@ -48,6 +49,7 @@ import torch.nn.functional as F
 from epcli.core.metrics import aupr
 from epcli.core.sampling import stratified_pick
 from epcli.model.motif_adapt import fit_direction
+from epcli.model.motif_pairs import ridge_logistic, select_pairs
 from epcli.model.motif_scales import apply_scales, fit_scales
 
 #: Penalties tried, as multiples of ``cfg.sparsity``.
@@ -82,7 +84,6 @@ UNVALIDATED_PRIOR = {
     "validated": False,
     "episode_cells": 0,
 }
-DEV_ITERS = 100
 
 
 @dataclass
@@ -166,88 +167,21 @@ def _fit(model, pr: Pairs, z, params, lam: float, steps: int, inter: bool) -> No
         model.cfg.sparsity = saved
 
 
-#: Two candidate E x P pairs are redundant when both their enhancer motifs and their
-#: promoter motifs correlate above this over the training windows (JASPAR holds many
-#: matrices of one family, e.g. a dozen E-box matrices).
-REDUNDANT_R = 0.6
-
-
-def _standardized(z: torch.Tensor) -> torch.Tensor:
-    """Columns of ``z`` (n, F) centred and scaled to unit norm (constant columns: 0), so that
-    ``a.T @ b`` of two columns is their Pearson correlation."""
-    z = z - z.mean(0)
-    norm = z.norm(dim=0)
-    return torch.where(norm > 0, z / norm.clamp(min=1e-12), torch.zeros_like(z))
-
-
-def screen_pairs(c: torch.Tensor, ze: torch.Tensor, zp: torch.Tensor, k: int) -> list[tuple]:
-    """The k strongest entries of a pair score matrix, skipping redundant pairs.
-
-    Parameters
-    ----------
-    c : torch.Tensor, shape (F, F)
-        Score of each (enhancer motif, promoter motif) pair.
-    ze, zp : torch.Tensor, shape (Ne, F), (Np, F)
-        Motif activities of the training windows (for motif-motif correlations).
-
-    Returns
-    -------
-    list of (int, int)
-        Pairs in decreasing |score|; a pair is skipped when an already chosen pair has
-        both motifs correlated above :data:`REDUNDANT_R` with its own.
-    """
-    flat = c.abs().flatten()
-    # topk, not a full sort: C has (M * VIEWS)^2 entries (12 M for JASPAR 2024)
-    order = flat.topk(min(200 * k, flat.numel())).indices
-    std_e, std_p = _standardized(ze), _standardized(zp)
-    chosen: list[tuple[int, int]] = []
-    # per chosen pair, which motifs correlate above REDUNDANT_R with its two motifs (one
-    # matrix-vector product each, instead of the full (F, F) correlation matrices)
-    near_e: list[np.ndarray] = []
-    near_p: list[np.ndarray] = []
-    n = c.shape[1]
-    for f in order.tolist():
-        i, j = divmod(f, n)
-        if any(ne[i] and np_[j] for ne, np_ in zip(near_e, near_p, strict=True)):
-            continue
-        chosen.append((i, j))
-        near_e.append((std_e.T @ std_e[:, i]).abs().cpu().numpy() > REDUNDANT_R)
-        near_p.append((std_p.T @ std_p[:, j]).abs().cpu().numpy() > REDUNDANT_R)
-        if len(chosen) == k:
-            break
-    return chosen
-
-
-#: Prior SD (log-odds per SD of the product) of the screened pairs' weights when they are
-#: fitted with the additive U_I as offset.
-SEED_PRIOR_SD = 1.0
-
-
-def _seed_interaction(model, se, sp, pr: Pairs, n_e: int, n_p: int) -> None:
-    """U, V from the strongest non-redundant entries of the residual correlation.
-
-    ``C = Z_E^T R Z_P / n`` (R: residuals of the additive fit summed per window pair) is
-    minus the gradient of the BCE with respect to W; its strongest non-redundant entries
-    (:func:`screen_pairs`, as many as the interaction's rank) are the candidate pairs. Their
-    weights are fitted by a ridge logistic regression of the labels on the pairs' products
-    with the additive U_I as offset, and U, V hold that sparse W exactly (one rank per pair).
-    """
+def _seed_interaction(model, se, sp, pr: Pairs) -> None:
+    """U, V from E x P pairs chosen by forward selection on the residuals of the additive
+    fit (:func:`~epcli.model.motif_pairs.select_pairs`, as many as the interaction's rank):
+    U, V hold that sparse W exactly (one rank per pair)."""
     with torch.no_grad():
-        r = pr.y - torch.sigmoid(_u_i(model, se, sp, pr, inter=False))
-        rm = torch.zeros(n_e, n_p).index_put_((pr.ei, pr.pi), r, accumulate=True)
         ze, zp = model.act_e(se), model.act_p(sp)
-        c = ze.T @ rm @ zp / pr.y.numel()  # (F, F)
-        chosen = screen_pairs(c, ze, zp, model.u.shape[0])
+        off = _u_i(model, se, sp, pr, inter=False)
         model.u.zero_()
         model.v.zero_()
-        if not chosen:
-            return
+    chosen, w = select_pairs(ze, zp, pr.ei, pr.pi, pr.y, off, model.u.shape[0])
+    if not chosen:
+        return
+    with torch.no_grad():
         ii = torch.as_tensor([i for i, _ in chosen])
         jj = torch.as_tensor([j for _, j in chosen])
-        prod = ze[:, ii][pr.ei] * zp[:, jj][pr.pi]  # (n, K)
-        off = _u_i(model, se, sp, pr, inter=False)
-    w = ridge_logistic(prod, pr.y, off, SEED_PRIOR_SD)
-    with torch.no_grad():
         k = torch.arange(len(chosen))
         root = w.abs().sqrt()
         model.u[k, ii] = root * w.sign()
@@ -271,7 +205,7 @@ def _fit_u_i(model, se, sp, pr: Pairs, lam: float) -> None:
     additive = [model.bias, model.w_e, model.w_p, model.dist]
     _fit(model, pr, z, additive, lam, STEPS_ADDITIVE, False)
     if model.cfg.use_interaction:
-        _seed_interaction(model, se, sp, pr, se.shape[0], sp.shape[0])
+        _seed_interaction(model, se, sp, pr)
         # the screened pairs' weights stay as fitted: Adam on the bilinear factors made the
         # joint fit chaotic (the same data gave held-out AUPR 0.48 or 0.62 from one run to
         # the next); the additive terms are refitted around them
@@ -396,42 +330,6 @@ def warm_start(
     )
     result.active_motifs = int(model.active_motifs().numel())
     return result
-
-
-def ridge_logistic(x: torch.Tensor, y: torch.Tensor, off: torch.Tensor, sd: float) -> torch.Tensor:
-    """Ridge logistic regression with an offset: the MAP coefficients of
-    ``logit = off + x @ d + c`` with ``d ~ N(0, sd^2 I)`` and a free intercept c (L-BFGS in
-    float64, :data:`DEV_ITERS` iterations).
-
-    Parameters
-    ----------
-    x : torch.Tensor, shape (n, D)
-    y : torch.Tensor, shape (n,)
-        0/1 labels.
-    off : torch.Tensor, shape (n,)
-        The offset (log-odds).
-    sd : float
-        Prior SD of the coefficients.
-
-    Returns
-    -------
-    torch.Tensor, shape (D,), float32
-        d (the intercept is dropped).
-    """
-    x, y, off = x.double(), y.double(), off.double()
-    d = torch.zeros(x.shape[1] + 1, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([d], max_iter=DEV_ITERS, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        logit = off + x @ d[:-1] + d[-1]
-        loss = F.binary_cross_entropy_with_logits(logit, y, reduction="sum")
-        loss = loss + 0.5 * (d[:-1] ** 2).sum() / sd**2
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return d.detach()[:-1].float()
 
 
 class CellPrior:
