@@ -6,9 +6,10 @@ cell's test region:
 
 - **ideal k-shot**: a model that knows the rule exactly (the zero-shot oracle's logit as
   offset: every cell-invariant term and the training cells' mean TF activity) and the true
-  cell-specific TF features (the span of all cells' activity terms), fitting only the cell's
-  coefficients over those features by a ridge logistic regression on k stratified support
-  pairs (prior SD ``--sd``; several draws). Nothing learnt from sequence can adapt better
+  cell-specific TF features (the span of all cells' activity terms; with ``--span train``
+  the training cells' only, the ceiling of a model that learns its cell features from
+  them), fitting only the cell's coefficients over those features by a ridge logistic
+  regression on k stratified support pairs (prior SD ``--sd``; several draws). Nothing learnt from sequence can adapt better
   with the same k pairs, so this bounds the k-shot lift that the issue's goals ask for;
 - with ``--model DIR`` (a trained prism model directory of that run): the model adapted on
   **the whole support region** (~15,000 pairs instead of k), the ceiling of the model's own
@@ -19,6 +20,7 @@ Lift = (AUPR - prevalence) / (oracle AUPR - prevalence), as in run.py.
 Example::
 
     python benchmarks/adapt_ceiling.py bench_out/synth_j1 --model bench_out/synth_j1/models/prism
+    python benchmarks/adapt_ceiling.py bench_out/synth_j1 --span train --sd 0.3 1 3
 """
 
 from __future__ import annotations
