@@ -9,8 +9,9 @@ cell's test region:
   cell-specific TF features (the span of all cells' activity terms; with ``--span train``
   the training cells' only, the ceiling of a model that learns its cell features from
   them), fitting only the cell's coefficients over those features by a ridge logistic
-  regression on k stratified support pairs (prior SD ``--sd``; several draws). Nothing learnt from sequence can adapt better
-  with the same k pairs, so this bounds the k-shot lift that the issue's goals ask for;
+  regression on k stratified support pairs (prior SD ``--sd``; several draws). Nothing
+  learnt from sequence can adapt better with the same k pairs, so this bounds the k-shot
+  lift that the issue's goals ask for;
 - with ``--model DIR`` (a trained prism model directory of that run): the model adapted on
   **the whole support region** (~15,000 pairs instead of k), the ceiling of the model's own
   U_I and R_E structure.
