@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from epcli.model.motif_pairs import ridge_logistic, screen_pairs, select_pairs
+from epcli.model.motif_pairs import (
+    MIN_Z,
+    pair_scores,
+    ridge_logistic,
+    screen_pairs,
+    select_pairs,
+)
 
 # features: 0 = A, 1 = a relative of A (r ~ 0.5), 2 = B, 3-5 = noise (both sides alike)
 A, A_REL, B = 0, 1, 2
@@ -50,6 +56,69 @@ def test_forward_selection_finds_the_pair_a_strong_pairs_relative_hides():
     chosen, w = select_pairs(ze, zp, ei, pi, y, off, k=2, rounds=2)
     assert chosen == [(A, A), (B, B)]
     assert abs(float(w[0]) - 2.5) < 0.25 and abs(float(w[1]) - 0.7) < 0.15
+
+
+def _hand_z(ze, zp, ei, pi, y, logit, i: int, j: int) -> tuple[float, float]:
+    """A pair's score test by hand, row by row: unadjusted, and adjusted for its two main
+    effects and scaled by the dispersion over window pairs (as pair_scores documents)."""
+    p = torch.sigmoid(logit).double()
+    r, q = y.double() - p, p * (1 - p)
+    a, b = ze[ei, i].double(), zp[pi, j].double()
+    x = a * b
+    plain = float((x * r).sum() / (x * x * q).sum().sqrt())
+    ie, ip, ke, kp = (a * a * q).sum(), (b * b * q).sum(), (x * a * q).sum(), (x * b * q).sum()
+    score = (x * r).sum() - ke / ie * (a * r).sum() - kp / ip * (b * r).sum()
+    info = (x * x * q).sum()
+    var = torch.maximum(info - ke**2 / ie - kp**2 / ip, 0.1 * info)
+    key = (ei * zp.shape[0] + pi).numpy()
+    _, inv = np.unique(key, return_inverse=True)
+    rs = np.bincount(inv, weights=r.numpy())
+    phi = max(float((rs**2).sum() / q.sum()), 1.0)
+    return plain, float(score / (phi * var).sqrt())
+
+
+def test_pair_scores_match_a_hand_computed_adjusted_score_test():
+    ze, zp, ei, pi, y, off = _data(3)
+    logit = off + 0.3 * ze[ei, B] * zp[pi, B]  # a current fit that knows part of B x B
+    c, ok = pair_scores(ze, zp, ei, pi, y, logit, min_z=MIN_Z)
+    n = y.numel()
+    z = torch.zeros(6, 6)
+    for i in range(6):
+        for j in range(6):
+            x = (ze[ei, i] * zp[pi, j]).double()
+            grad = float((x * (y - torch.sigmoid(logit))).sum()) / n  # minus the gradient
+            assert abs(float(c[i, j]) - grad) < 1e-5
+            z[i, j] = _hand_z(ze, zp, ei, pi, y, logit, i, j)[1]
+    assert float(z[A, A]) > 20 and float(z[B, B]) > MIN_Z
+    assert torch.equal(ok, z.abs() >= MIN_Z)
+    assert pair_scores(ze, zp, ei, pi, y, logit, min_z=0.0)[1] is None
+
+
+def test_a_main_effect_through_an_almost_constant_partner_fails_the_test():
+    """A promoter motif that is nearly constant turns its products into the enhancer
+    motif's main effect: the plain score test passes it, the adjusted one does not."""
+    ze, zp, ei, pi, _, off = _data(5)
+    rng = np.random.default_rng(5)
+    zp[:, 5] = 0.05 + 0.001 * torch.as_tensor(rng.standard_normal(zp.shape[0]))
+    logit = off + 1.0 * ze[ei, 3]  # an enhancer main effect the current fit lacks
+    y = torch.as_tensor(rng.random(ei.numel()) < torch.sigmoid(logit).numpy(), dtype=torch.float32)
+    plain, adjusted = _hand_z(ze, zp, ei, pi, y, off, 3, 5)
+    assert plain > 20 and abs(adjusted) < 3
+    _, ok = pair_scores(ze, zp, ei, pi, y, off, min_z=MIN_Z)
+    assert not ok[3, 5]
+
+
+def test_selection_stops_when_no_pair_passes_its_score_test():
+    ze, zp, ei, pi, y, off = _data()
+    # more ranks than real pairs: the two planted pairs are kept, no noise pair joins them
+    chosen, w = select_pairs(ze, zp, ei, pi, y, off, k=8, rounds=4)
+    assert chosen == [(A, A), (B, B)] and w.shape == (2,)
+    # labels that no pair explains: nothing is chosen (without the test, k noise pairs are)
+    rng = np.random.default_rng(4)
+    y0 = torch.as_tensor(rng.random(y.numel()) < torch.sigmoid(off).numpy(), dtype=torch.float32)
+    none, w0 = select_pairs(ze, zp, ei, pi, y0, off, k=4)
+    assert none == [] and w0.numel() == 0
+    assert len(select_pairs(ze, zp, ei, pi, y0, off, k=4, min_z=0.0)[0]) == 4
 
 
 def test_ridge_logistic_recovers_weights_and_shrinks_with_a_tight_prior():

@@ -141,6 +141,8 @@ def test_explain_lists_motif_contributions_per_pair(cli, trained, tmp_path):
     assert 0 <= card["components"]["sparsity"]["active_motifs"] <= 6
     # the episodes refit the warm start's support: no motif comes back
     assert card["components"]["sparsity"]["active_motifs"] <= card["warm_start"]["active_motifs"]
+    rank = json.loads((d / "model" / "config.json").read_text())["model"]["interaction_rank"]
+    assert 0 <= card["warm_start"]["interaction_pairs"] <= rank
     out = tmp_path / "why.tsv"
     r = cli("explain", d / "u1_test.bedpe", "-g", HG38_PIECE, "-m", d / "model", "--top", 3,
             "-o", out)  # fmt: skip

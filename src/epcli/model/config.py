@@ -96,7 +96,8 @@ class ModelConfig:
         Free filters learned from scratch beside the PWMs, and their length (bp).
     interaction_rank : int
         Rank R of the enhancer x promoter motif interaction W = U^T V; the warm start
-        screens R motif pairs and gives each one rank (16 by default).
+        chooses up to R motif pairs, those that pass their tests, and gives each one rank
+        (16 by default).
     use_interaction : bool
         Include the E x P interaction term in U_I.
     sparsity : float

@@ -98,6 +98,9 @@ class WarmStartResult:
         Per penalty: ``sparsity``, ``heldout_aupr``, ``active_motifs``.
     active_motifs : int
         Motifs with a non-zero weight after the final fit.
+    interaction_pairs : int
+        E x P motif pairs of the interaction after the final fit (those that passed their
+        tests, :func:`~epcli.model.motif_pairs.select_pairs`; 0 to the interaction's rank).
     re_scale : float
         R_E's scale s (1 / ``re_bound``: R_E is about linear near 0).
     re_prior : dict
@@ -111,6 +114,7 @@ class WarmStartResult:
     sparsity: float
     path: list[dict] = field(default_factory=list)
     active_motifs: int = 0
+    interaction_pairs: int = 0
     re_scale: float | None = None
     re_prior: dict | None = None
     scales: dict | None = None
@@ -329,6 +333,7 @@ def warm_start(
         f"{prior['prior_sd']:g} ({how})"
     )
     result.active_motifs = int(model.active_motifs().numel())
+    result.interaction_pairs = int((model.u.detach() != 0).any(1).sum())
     return result
 
 

@@ -13,6 +13,16 @@ strong planted pair (ESRRA x BHLHE40) also lights up its relatives (NR5A1 x BHLH
 BHLHE41, ...) below the redundancy threshold. Screened once, those relatives took the
 interaction's ranks and weaker real pairs (weights 0.6-0.9) were never fitted; once the strong
 pair is fitted, its relatives' residual correlation is gone (docs/benchmarks.md).
+
+Why tests. Every round screens millions of pairs, and their largest entries are large by
+chance alone. Of the entries of largest |C|, a pair is taken only when its score test,
+adjusted for its own two motifs' main effects and for the dispersion over window pairs
+(:func:`pair_scores`), reaches |z| >= :data:`MIN_Z`; after the last round, pairs whose
+weight fails its Wald test given the others are dropped one at a time (:func:`wald_z`).
+Selection stops when no pair passes, and the interaction may stay empty. Without the tests
+the rank was always filled: noise pairs joined the planted ones on the benchmarks (one
+collinear couple with weights -0.26 and +0.34 ranked 6th on a model card), and on the bundled
+example every chosen pair was noise (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -31,6 +41,11 @@ REDUNDANT_R = 0.6
 SEED_PRIOR_SD = 1.0
 #: Rounds of screening: each adds about ``k / SCREEN_ROUNDS`` pairs (1: screen once).
 SCREEN_ROUNDS = 4
+#: Smallest |z| of a pair's tests (:func:`pair_scores`, :func:`wald_z`). Millions of pairs
+#: are screened (879 JASPAR matrices, several views each): a Bonferroni bound for 1e7 tests at
+#: 0.05 is z = 5.6; once a benchmark rule's planted pairs were fitted, the largest plain |z|
+#: left was 5.3, and the planted pairs' had been 25-42 (docs/benchmarks.md).
+MIN_Z = 6.0
 
 
 def ridge_logistic(x: torch.Tensor, y: torch.Tensor, off: torch.Tensor, sd: float) -> torch.Tensor:
@@ -83,8 +98,10 @@ def screen_pairs(
     zp: torch.Tensor,
     k: int,
     taken: list[tuple[int, int]] | tuple = (),
+    ok: torch.Tensor | None = None,
 ) -> list[tuple]:
-    """The k strongest entries of a pair score matrix, skipping redundant pairs.
+    """The k strongest entries of a pair score matrix, skipping redundant pairs and pairs
+    that fail their test.
 
     Parameters
     ----------
@@ -96,12 +113,18 @@ def screen_pairs(
         Pairs to return.
     taken : list of (int, int), optional
         Pairs chosen before: neither they nor pairs redundant with them are returned.
+    ok : torch.Tensor, shape (F, F), bool, optional
+        Pairs that passed their test (:func:`pair_scores`); None: all. Only the
+        ``200 * (k + len(taken))`` entries of largest |score| are candidates, so a pair of
+        tiny score that passes its test (a rare motif's) cannot rise to the top when the
+        strong ones fail.
 
     Returns
     -------
     list of (int, int)
-        New pairs in decreasing |score|; a pair is skipped when a chosen (or taken) pair has
-        both motifs correlated above :data:`REDUNDANT_R` with its own.
+        New pairs in decreasing |score|; a pair is skipped when it failed its test or a
+        chosen (or taken) pair has both motifs correlated above :data:`REDUNDANT_R` with its
+        own.
     """
     flat = c.abs().flatten()
     # topk, not a full sort: C has (M * VIEWS)^2 entries (12 M for JASPAR 2024)
@@ -124,11 +147,79 @@ def screen_pairs(
         if len(chosen) == k:
             break
         i, j = divmod(f, n)
+        if ok is not None and not ok[i, j]:
+            continue
         if (i, j) in taken or any(ne[i] and np_[j] for ne, np_ in zip(near_e, near_p, strict=True)):
             continue
         chosen.append((i, j))
         add(i, j)
     return chosen
+
+
+def pair_scores(
+    ze: torch.Tensor,
+    zp: torch.Tensor,
+    ei: torch.Tensor,
+    pi: torch.Tensor,
+    y: torch.Tensor,
+    logit: torch.Tensor,
+    min_z: float,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Score of every E x P pair against the current fit, and whether its interaction test
+    passes.
+
+    ``C = Z_E^T R Z_P / n`` (R: residuals ``y - p`` summed per window pair) is minus the
+    gradient of the mean loss with respect to the pair weights W. The test is the score test
+    of the product adjusted for the pair's own two main effects (the efficient score
+    ``U - (K_E / I_E) u_E - (K_P / I_P) u_P`` over its variance ``I - K_E^2 / I_E - K_P^2 /
+    I_P``; I, K: Fisher information from ``p (1 - p)``, u: the main effects' scores). Without
+    the adjustment a promoter motif that is almost constant over the windows turned its
+    products into enhancer main effects that the L1 penalty had left out: they passed with
+    weights of -27 and wrecked the held-out fit. A product whose variance is 90% its main
+    effects' is not tested (its variance is floored at 10% of I). The variance is scaled by
+    the dispersion ``sum R^2 / sum Q`` over window pairs (at least 1). The test is a stop, not a
+    ranking: :func:`screen_pairs` still ranks by |C|.
+
+    Parameters
+    ----------
+    ze, zp : torch.Tensor, shape (Ne, F), (Np, F)
+        Motif activities of the training windows.
+    ei, pi : torch.Tensor, shape (n,), int64
+        Enhancer and promoter window of each pair.
+    y, logit : torch.Tensor, shape (n,)
+        0/1 labels and the current fit's log-odds.
+    min_z : float
+        The test passes when the adjusted ``|z| >= min_z`` (0: no test).
+
+    Returns
+    -------
+    c : torch.Tensor, shape (F, F)
+        C.
+    ok : torch.Tensor, shape (F, F), bool, or None
+        Where the test passes (None when ``min_z <= 0``).
+    """
+    n_e, n_p, n = ze.shape[0], zp.shape[0], y.numel()
+    p = torch.sigmoid(logit)
+    rm = torch.zeros(n_e, n_p).index_put_((ei, pi), y - p, accumulate=True)
+    c = ze.T @ rm @ zp  # (F, F): U, the pairs' scores
+    if min_z <= 0:
+        return c / n, None
+    qm = torch.zeros(n_e, n_p).index_put_((ei, pi), p * (1 - p), accumulate=True)
+    ze2, zp2 = ze * ze, zp * zp
+    u_e, u_p = ze.T @ rm.sum(1), zp.T @ rm.sum(0)  # (F,): main effects' scores
+    i_e = (ze2.T @ qm.sum(1)).clamp(min=1e-12)
+    i_p = (zp2.T @ qm.sum(0)).clamp(min=1e-12)
+    k_e = ze2.T @ qm @ zp  # (F, F): information a product shares with its enhancer motif
+    k_p = ze.T @ qm @ zp2  # ... and with its promoter motif
+    info = ze2.T @ qm @ zp2  # the product's own
+    score = c - k_e * (u_e / i_e)[:, None] - k_p * (u_p / i_p)[None, :]
+    var = info - k_e.pow_(2).div_(i_e[:, None]) - k_p.pow_(2).div_(i_p[None, :])
+    var = torch.maximum(var, 0.1 * info)
+    # quasi-binomial dispersion over window pairs: one window pair's labels in several cells
+    # go together, so n rows are worth fewer independent ones (one window pair positive in
+    # all 6 cells of a benchmark at p = 0.1 scored z = 7.3 on its own)
+    phi = float((rm * rm).sum() / qm.sum().clamp(min=1e-12))
+    return c / n, (score.abs() >= min_z * (max(phi, 1.0) * var).sqrt()) & (info > 0)
 
 
 def select_pairs(
@@ -140,6 +231,7 @@ def select_pairs(
     offset: torch.Tensor,
     k: int,
     rounds: int = SCREEN_ROUNDS,
+    min_z: float = MIN_Z,
 ) -> tuple[list[tuple[int, int]], torch.Tensor]:
     """Choose up to k E x P pairs by forward selection on the residuals, and fit their weights.
 
@@ -157,6 +249,10 @@ def select_pairs(
         Pairs at most (the interaction's rank).
     rounds : int
         Screening rounds (1: the k strongest entries of one screen).
+    min_z : float
+        Smallest |z| of a pair's adjusted score test (:func:`pair_scores`) for it to be
+        taken, and of its weight's Wald test (:func:`wald_z`) for it to stay (0: no tests).
+        With little data no pair may pass, and the interaction stays empty.
 
     Returns
     -------
@@ -167,23 +263,70 @@ def select_pairs(
     """
     chosen: list[tuple[int, int]] = []
     w = torch.zeros(0)
-    n_e, n_p, n = ze.shape[0], zp.shape[0], y.numel()
     logit = offset
     for r in range(max(1, rounds)):
         want = -(-(k - len(chosen)) // (max(1, rounds) - r))  # ceil: the rest spread evenly
         if want <= 0:
             break
         with torch.no_grad():
-            res = y - torch.sigmoid(logit)
-            rm = torch.zeros(n_e, n_p).index_put_((ei, pi), res, accumulate=True)
-            c = ze.T @ rm @ zp / n  # (F, F)
-        new = screen_pairs(c, ze, zp, want, chosen)
+            c, ok = pair_scores(ze, zp, ei, pi, y, logit, min_z)
+        new = screen_pairs(c, ze, zp, want, chosen, ok)
         if not new:
             break
         chosen += new
-        ii = torch.as_tensor([i for i, _ in chosen])
-        jj = torch.as_tensor([j for _, j in chosen])
-        prod = ze[:, ii][ei] * zp[:, jj][pi]  # (n, K)
+        prod = _products(ze, zp, ei, pi, chosen)
         w = ridge_logistic(prod, y, offset, SEED_PRIOR_SD)
         logit = offset + prod @ w
+    if chosen and min_z > 0:
+        chosen, w = _prune(ze, zp, ei, pi, y, offset, chosen, w, min_z)
     return chosen, w
+
+
+def _prune(ze, zp, ei, pi, y, offset, chosen, w, min_z: float):
+    """Backward elimination: while a chosen pair's Wald |z| (:func:`wald_z`, given the
+    others) is under ``min_z``, drop the weakest and refit. Pairs screened in one round can
+    share one signal (a strong pair and its relative on one side): the relative goes, and
+    the pair it shared with keeps the whole weight."""
+    while chosen:
+        prod = _products(ze, zp, ei, pi, chosen)
+        z = wald_z(prod, w, offset + prod @ w, SEED_PRIOR_SD).abs()
+        weakest = int(z.argmin())
+        if float(z[weakest]) >= min_z:
+            break
+        chosen = chosen[:weakest] + chosen[weakest + 1 :]
+        w = torch.zeros(0)
+        if chosen:
+            w = ridge_logistic(_products(ze, zp, ei, pi, chosen), y, offset, SEED_PRIOR_SD)
+    return chosen, w
+
+
+def _products(ze, zp, ei, pi, pairs: list[tuple[int, int]]) -> torch.Tensor:
+    """Per training pair, the product of each chosen pair's two motif activities, (n, K)."""
+    ii = torch.as_tensor([i for i, _ in pairs])
+    jj = torch.as_tensor([j for _, j in pairs])
+    return ze[:, ii][ei] * zp[:, jj][pi]
+
+
+def wald_z(x: torch.Tensor, w: torch.Tensor, logit: torch.Tensor, sd: float) -> torch.Tensor:
+    """Wald statistics ``w / se(w)`` of a ridge logistic fit, se from its curvature.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (n, K)
+        The fitted columns.
+    w : torch.Tensor, shape (K,)
+        Their weights.
+    logit : torch.Tensor, shape (n,)
+        The fit's log-odds.
+    sd : float
+        The ridge prior's SD (its curvature ``1 / sd^2`` joins the Hessian).
+
+    Returns
+    -------
+    torch.Tensor, shape (K,)
+    """
+    x = x.double()
+    p = torch.sigmoid(logit.double())
+    h = x.T @ (x * (p * (1 - p))[:, None]) + torch.eye(x.shape[1], dtype=x.dtype) / sd**2
+    se = torch.linalg.inv(h).diagonal().clamp(min=1e-30).sqrt()
+    return (w.double() / se).float()

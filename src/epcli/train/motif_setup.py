@@ -117,12 +117,14 @@ def prepare_motif_model(
     n = ue.size + up.size
     log(
         f"scanned {n:,} training windows once and fitted U_I full-batch in "
-        f"{time.time() - t0:.1f} s: L1 {res.sparsity:.3g}, {res.active_motifs} active motifs"
+        f"{time.time() - t0:.1f} s: L1 {res.sparsity:.3g}, {res.active_motifs} active motifs, "
+        f"{res.interaction_pairs} E x P motif pairs"
     )
     return {
         "sparsity": res.sparsity,
         "path": res.path,
         "active_motifs": res.active_motifs,
+        "interaction_pairs": res.interaction_pairs,
         "re_scale": res.re_scale,
         "re_prior": res.re_prior,
         "scales": res.scales,
