@@ -175,7 +175,7 @@ def pair_scores(
     I_P``; I, K: Fisher information from ``p (1 - p)``, u: the main effects' scores). Without
     the adjustment a promoter motif that is almost constant over the windows turned its
     products into enhancer main effects that the L1 penalty had left out: they passed with
-    weights of -27 and wrecked the held-out fit. A product whose variance is 90% its main
+    weights of -1 to -27 and wrecked the held-out fit. A product whose variance is 90% its main
     effects' is not tested (its variance is floored at 10% of I). The variance is scaled by
     the dispersion ``sum R^2 / sum Q`` over window pairs (at least 1). The test is a stop, not a
     ranking: :func:`screen_pairs` still ranks by |C|.
@@ -282,7 +282,17 @@ def select_pairs(
     return chosen, w
 
 
-def _prune(ze, zp, ei, pi, y, offset, chosen, w, min_z: float):
+def _prune(
+    ze: torch.Tensor,
+    zp: torch.Tensor,
+    ei: torch.Tensor,
+    pi: torch.Tensor,
+    y: torch.Tensor,
+    offset: torch.Tensor,
+    chosen: list[tuple[int, int]],
+    w: torch.Tensor,
+    min_z: float,
+) -> tuple[list[tuple[int, int]], torch.Tensor]:
     """Backward elimination: while a chosen pair's Wald |z| (:func:`wald_z`, given the
     others) is under ``min_z``, drop the weakest and refit. Pairs screened in one round can
     share one signal (a strong pair and its relative on one side): the relative goes, and
@@ -300,7 +310,13 @@ def _prune(ze, zp, ei, pi, y, offset, chosen, w, min_z: float):
     return chosen, w
 
 
-def _products(ze, zp, ei, pi, pairs: list[tuple[int, int]]) -> torch.Tensor:
+def _products(
+    ze: torch.Tensor,
+    zp: torch.Tensor,
+    ei: torch.Tensor,
+    pi: torch.Tensor,
+    pairs: list[tuple[int, int]],
+) -> torch.Tensor:
     """Per training pair, the product of each chosen pair's two motif activities, (n, K)."""
     ii = torch.as_tensor([i for i, _ in pairs])
     jj = torch.as_tensor([j for _, j in pairs])
