@@ -217,7 +217,7 @@ def pair_scores(
     var = torch.maximum(var, 0.1 * info)
     # quasi-binomial dispersion over window pairs: one window pair's labels in several cells
     # go together, so n rows are worth fewer independent ones (one window pair positive in
-    # all 6 cells of a benchmark at p = 0.1 scored z = 7.3 on its own)
+    # all 6 cells of a benchmark at p = 0.1 would score z = 7.3 on its own)
     phi = float((rm * rm).sum() / qm.sum().clamp(min=1e-12))
     return c / n, (score.abs() >= min_z * (max(phi, 1.0) * var).sqrt()) & (info > 0)
 
