@@ -27,6 +27,8 @@ example every chosen pair was noise (docs/benchmarks.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -278,15 +280,12 @@ def select_pairs(
         w = ridge_logistic(prod, y, offset, SEED_PRIOR_SD)
         logit = offset + prod @ w
     if chosen and min_z > 0:
-        chosen, w = _prune(ze, zp, ei, pi, y, offset, chosen, w, min_z)
+        chosen, w = _prune(lambda ps: _products(ze, zp, ei, pi, ps), y, offset, chosen, w, min_z)
     return chosen, w
 
 
 def _prune(
-    ze: torch.Tensor,
-    zp: torch.Tensor,
-    ei: torch.Tensor,
-    pi: torch.Tensor,
+    products: Callable[[list[tuple[int, int]]], torch.Tensor],
     y: torch.Tensor,
     offset: torch.Tensor,
     chosen: list[tuple[int, int]],
@@ -298,7 +297,7 @@ def _prune(
     share one signal (a strong pair and its relative on one side): the relative goes, and
     the pair it shared with keeps the whole weight."""
     while chosen:
-        prod = _products(ze, zp, ei, pi, chosen)
+        prod = products(chosen)
         z = wald_z(prod, w, offset + prod @ w, SEED_PRIOR_SD).abs()
         weakest = int(z.argmin())
         if float(z[weakest]) >= min_z:
@@ -306,7 +305,7 @@ def _prune(
         chosen = chosen[:weakest] + chosen[weakest + 1 :]
         w = torch.zeros(0)
         if chosen:
-            w = ridge_logistic(_products(ze, zp, ei, pi, chosen), y, offset, SEED_PRIOR_SD)
+            w = ridge_logistic(products(chosen), y, offset, SEED_PRIOR_SD)
     return chosen, w
 
 
