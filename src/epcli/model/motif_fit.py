@@ -48,6 +48,7 @@ import torch.nn.functional as F
 
 from epcli.core.metrics import aupr
 from epcli.core.sampling import stratified_pick
+from epcli.model.lasso import LassoResult, fista
 from epcli.model.motif_adapt import fit_direction
 from epcli.model.motif_pairs import ridge_logistic, select_pairs
 from epcli.model.motif_scales import apply_scales, fit_scales
@@ -57,10 +58,6 @@ PATH = (1.0, 3.0, 10.0, 30.0)
 #: Of the penalties within this of the best held-out AUPR, the one with the fewest active
 #: motifs is kept (as glmnet's lambda.1se; on the JASPAR rule: docs/benchmarks.md).
 SPARSE_TOL = 0.005
-#: Full-batch steps for the additive terms, then for them again around the screened pairs.
-STEPS_ADDITIVE = 120
-STEPS_JOINT = 160
-LR = 0.05
 #: R_E gates kept by the warm start: the motifs whose per-cell deviations spread most.
 GATE_MOTIFS = 32
 #: Prior SDs tried by the warm start: of the per-cell, per-motif deviations from U_I (log-odds
@@ -152,23 +149,18 @@ def _u_i(model, se: torch.Tensor, sp: torch.Tensor, pr: Pairs, inter: bool, z=No
     return model.bias + sum(_parts(model, se, sp, pr, inter, z).values())
 
 
-def _fit(model, pr: Pairs, z, params, lam: float, steps: int, inter: bool) -> None:
-    """Full-batch Adam with the L1 proximal step on the model's sparse parameters, on the
-    motif activities ``z`` = (z_E, z_P) of the windows (computed once: pooling and level
-    mixtures are not fitted here)."""
-    opt = torch.optim.Adam(params, lr=LR)
-    saved = model.cfg.sparsity
-    model.cfg.sparsity = lam
-    try:
-        for _ in range(steps):
-            opt.zero_grad(set_to_none=True)
-            u = _u_i(model, None, None, pr, inter, z)
-            loss = F.binary_cross_entropy_with_logits(u, pr.y)
-            loss.backward()
-            opt.step()
-            model.proximal_step(opt)
-    finally:
-        model.cfg.sparsity = saved
+def _fit(model, pr: Pairs, z, params, lam: float, inter: bool) -> LassoResult:
+    """The L1-penalised logistic regression of U_I on the motif activities ``z`` = (z_E,
+    z_P) of the windows (computed once: pooling and level mixtures are not fitted here),
+    solved to convergence (:func:`~epcli.model.lasso.fista`); ``w_E`` and ``w_P`` carry the
+    penalty ``lam``, the bias and distance terms none. With ``inter`` the interaction is a
+    fixed part of U_I."""
+    sparse = {id(model.w_e), id(model.w_p)}
+
+    def loss() -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(_u_i(model, None, None, pr, inter, z), pr.y)
+
+    return fista(params, [lam if id(p) in sparse else 0.0 for p in params], loss)
 
 
 def _seed_interaction(model, se, sp, pr: Pairs) -> None:
@@ -207,13 +199,13 @@ def _fit_u_i(model, se, sp, pr: Pairs, lam: float) -> None:
             act.thr.zero_()
         z = (model.act_e(se), model.act_p(sp))
     additive = [model.bias, model.w_e, model.w_p, model.dist]
-    _fit(model, pr, z, additive, lam, STEPS_ADDITIVE, False)
+    _fit(model, pr, z, additive, lam, False)
     if model.cfg.use_interaction:
         _seed_interaction(model, se, sp, pr)
         # the screened pairs' weights stay as fitted: Adam on the bilinear factors made the
         # joint fit chaotic (the same data gave held-out AUPR 0.48 or 0.62 from one run to
         # the next); the additive terms are refitted around them
-        _fit(model, pr, z, additive, lam, STEPS_JOINT, True)
+        _fit(model, pr, z, additive, lam, True)
 
 
 def warm_start(
