@@ -7,10 +7,10 @@ the motifs whose evidence is weaker than the penalty get weight exactly 0, and t
 falls as the penalty grows.
 
 Adam with a proximal step after each update (what the episodes use, and what the warm start
-used before) does not converge to it: on a JASPAR benchmark (6,157 motif features, 45,850
-pairs) its 120 steps left an objective of 1.05 at penalty 1e-3 (this solver: 0.499) and 0.646
-at 3e-2 (this solver: 0.541), with 8,941 and 602 non-zero weights where the solution has 949
-and 14 (docs/benchmarks.md).
+used before) does not converge to it: on a JASPAR benchmark (6,157 motif features per side,
+45,850 pairs) its 120 steps left an objective of 0.973 at penalty 1e-3 (this solver: 0.499)
+and 0.646 at 3e-2 (this solver: 0.541), with 8,683 and 599 non-zero weights where the
+solution has 927 and 13 (docs/benchmarks.md).
 
 :func:`fista` is Beck and Teboulle's accelerated proximal gradient with a backtracking line
 search on the step size and O'Donoghue and Candes' adaptive restart (momentum is reset when

@@ -2,10 +2,12 @@
 
 Motif statistics are computed once per training window, and U_I is a generalised linear
 model of them (plus a low-rank bilinear term), so it can be fitted on *all* training pairs
-at each step at little cost, as glmnet fits a lasso: full-batch gradients have no sampling
-noise, so the L1 penalty (a proximal step) removes exactly the motifs whose evidence is
-weaker than the penalty. Small episodic batches cannot do that: their gradient noise is larger
-than any useful penalty, so every motif keeps a non-zero weight.
+at once, as glmnet fits a lasso: with the interaction held fixed, each fit is an
+L1-penalised logistic regression solved to convergence (:func:`~epcli.model.lasso.fista`),
+whose exact zeros are the motifs with evidence weaker than the penalty. Small episodic
+batches cannot do that: their gradient noise is larger than any useful penalty, so every
+motif keeps a non-zero weight; nor did 120 full-batch Adam steps with a proximal step, the
+fit before (docs/benchmarks.md).
 
 :func:`warm_start`
 
@@ -285,7 +287,7 @@ def warm_start(
             log(f"warm start: L1 {lam:.3g}: held-out block AUPR {a:.3f}, {n_act} motifs")
         top = max(r["heldout_aupr"] for r in result.path)
         near = [r for r in result.path if r["heldout_aupr"] >= top - SPARSE_TOL]
-        # fewest motifs, not the strongest penalty: with Adam the count is not monotone in it
+        # fewest motifs (with a converged fit, the strongest penalty; kept in case of ties)
         result.sparsity = min(near, key=lambda r: (r["active_motifs"], -r["sparsity"]))["sparsity"]
     train_rows = np.flatnonzero(fitted)
     choice = None
