@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from epcli.model.motif_fit import warm_start
@@ -96,3 +97,27 @@ def test_one_cell_of_episodes_is_too_few_to_switch_adapting_on():
     )  # fmt: skip
     assert res.re_prior["validated"] is False and res.re_prior["prior_sd"] == 0.0
     assert res.re_prior["episode_cells"] == 0
+
+
+def test_penalty_path_goes_on_while_its_strongest_penalty_scores_best():
+    """With a small base penalty the best held-out AUPR is at the path's end, so the path is
+    extended (x EXTEND) until a penalty scores worse, nothing is kept, or MAX_EXTEND; the
+    converged fits keep fewer motifs as the penalty grows."""
+    from epcli.model.motif_fit import EXTEND, MAX_EXTEND, PATH
+
+    enh, pro, ei, pi, ld, y, cells, block = _data()
+    m = _model()
+    m.cfg.sparsity = 1e-3
+    res = warm_start(m, enh, pro, ei, pi, ld, y, cells, block)
+    lams = [r["sparsity"] for r in res.path]
+    auprs = [r["heldout_aupr"] for r in res.path]
+    counts = [r["active_motifs"] for r in res.path]
+    assert len(PATH) < len(lams) <= len(PATH) + MAX_EXTEND
+    np.testing.assert_allclose(lams[: len(PATH)], [1e-3 * p for p in PATH])
+    for i in range(len(PATH), len(lams)):
+        assert lams[i] == pytest.approx(EXTEND * lams[i - 1])
+        assert auprs[i - 1] == max(auprs[:i]) and counts[i - 1] > 0  # why it went on
+    ended = auprs[-1] < max(auprs) or counts[-1] == 0 or len(lams) == len(PATH) + MAX_EXTEND
+    assert ended
+    assert counts == sorted(counts, reverse=True)
+    assert res.sparsity in lams and res.sparsity > lams[len(PATH) - 1]

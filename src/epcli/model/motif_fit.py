@@ -57,6 +57,10 @@ from epcli.model.motif_scales import apply_scales, fit_scales
 
 #: Penalties tried, as multiples of ``cfg.sparsity``.
 PATH = (1.0, 3.0, 10.0, 30.0)
+#: When the strongest penalty of the path scores best on the held-out block, the path goes on
+#: by this factor, at most MAX_EXTEND more penalties (the bundled example's best was 30x).
+EXTEND = 3.0
+MAX_EXTEND = 2
 #: Of the penalties within this of the best held-out AUPR, the one with the fewest active
 #: motifs is kept (as glmnet's lambda.1se; on the JASPAR rule: docs/benchmarks.md).
 SPARSE_TOL = 0.005
@@ -210,6 +214,34 @@ def _fit_u_i(model, se, sp, pr: Pairs, lam: float) -> None:
         _fit(model, pr, z, additive, lam, True)
 
 
+def _penalty_path(model, se, sp, pf: Pairs, ph: Pairs, base: float, log) -> list[dict]:
+    """U_I fitted on ``pf`` at each penalty ``base`` x :data:`PATH` and scored on ``ph``;
+    while the best held-out AUPR is at the strongest penalty so far and some motif is still
+    kept, the path goes on by x :data:`EXTEND` (at most :data:`MAX_EXTEND` times): the end of
+    a grid is no optimum.
+
+    Returns
+    -------
+    list of dict
+        Per penalty: ``sparsity``, ``heldout_aupr``, ``active_motifs``.
+    """
+    mults, out = list(PATH), []
+    while len(out) < len(mults):
+        lam = base * mults[len(out)]
+        _fit_u_i(model, se, sp, pf, lam)
+        with torch.no_grad():
+            s = _u_i(model, se, sp, ph, inter=True).numpy()
+        a = aupr(ph.y.numpy(), s)
+        n_act = int(model.active_motifs().numel())
+        out.append({"sparsity": lam, "heldout_aupr": a, "active_motifs": n_act})
+        log(f"warm start: L1 {lam:.3g}: held-out block AUPR {a:.3f}, {n_act} motifs")
+        best = max(range(len(out)), key=lambda i: out[i]["heldout_aupr"])
+        at_end = len(out) == len(mults) and best == len(out) - 1
+        if at_end and n_act and len(mults) < len(PATH) + MAX_EXTEND:
+            mults.append(mults[-1] * EXTEND)
+    return out
+
+
 def warm_start(
     model,
     enh_codes: np.ndarray,
@@ -275,16 +307,7 @@ def warm_start(
     result = WarmStartResult(sparsity=base)
     model.train()
     if held.size and 0 < labels[held].sum() < held.size and base > 0:
-        pf, ph = pairs(fit_rows), pairs(held)
-        for mult in PATH:
-            lam = base * mult
-            _fit_u_i(model, se, sp, pf, lam)
-            with torch.no_grad():
-                s = _u_i(model, se, sp, ph, inter=True).numpy()
-            a = aupr(labels[held], s)
-            n_act = int(model.active_motifs().numel())
-            result.path.append({"sparsity": lam, "heldout_aupr": a, "active_motifs": n_act})
-            log(f"warm start: L1 {lam:.3g}: held-out block AUPR {a:.3f}, {n_act} motifs")
+        result.path = _penalty_path(model, se, sp, pairs(fit_rows), pairs(held), base, log)
         top = max(r["heldout_aupr"] for r in result.path)
         near = [r for r in result.path if r["heldout_aupr"] >= top - SPARSE_TOL]
         # fewest motifs (with a converged fit, the strongest penalty; kept in case of ties)
