@@ -71,3 +71,18 @@ def test_larger_penalty_keeps_fewer_weights():
     assert counts == sorted(counts, reverse=True)
     assert counts[0] > counts[2] > 0
     assert counts[-1] == 0  # above it nothing is kept
+
+
+def test_a_tensor_the_loss_does_not_read_is_left_as_it_is():
+    """A switched-off term (e.g. no distance term) is a parameter the loss never reads."""
+    a = torch.tensor([1.0, -2.0])
+    w = torch.zeros(2, requires_grad=True)
+    unused = torch.tensor([0.5, 0.25], requires_grad=True)
+
+    def loss() -> torch.Tensor:
+        return 0.5 * ((w - a) ** 2).sum()
+
+    res = fista([w, unused], [0.1, 0.0], loss)
+    assert res.converged
+    assert w.detach().tolist() == pytest.approx([0.9, -1.9], abs=1e-5)
+    assert unused.detach().tolist() == [0.5, 0.25]

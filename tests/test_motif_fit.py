@@ -121,3 +121,19 @@ def test_penalty_path_goes_on_while_its_strongest_penalty_scores_best():
     assert ended
     assert counts == sorted(counts, reverse=True)
     assert res.sparsity in lams and res.sparsity > lams[len(PATH) - 1]
+
+
+def test_warm_start_fits_with_switched_off_terms():
+    """With no distance term or no interaction the loss never reads those parameters: the
+    fit runs, and they stay 0."""
+    enh, pro, ei, pi, ld, y, cells, block = _data()
+    for off in ("use_distance", "use_interaction"):
+        m = tiny_motif_model(n_free_filters=0, interaction_rank=2, **{off: False})
+        res = warm_start(m, enh, pro, ei, pi, ld, y, cells, block)
+        assert res.active_motifs > 0, off
+        held = [r["heldout_aupr"] for r in res.path]
+        assert max(held) > y[block].mean() + 0.05, off  # above a random ranking
+        if off == "use_distance":
+            assert torch.count_nonzero(m.dist) == 0
+        else:
+            assert res.interaction_pairs == 0 and torch.count_nonzero(m.u) == 0

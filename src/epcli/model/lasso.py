@@ -72,8 +72,8 @@ def fista(
     Parameters
     ----------
     params : sequence of torch.Tensor
-        Leaf tensors (``requires_grad``) that ``loss_fn`` reads; their values on entry are
-        the starting point, and on return the solution.
+        Leaf tensors (``requires_grad``) that ``loss_fn`` may read (one it does not read stays
+        as it is); their values on entry are the starting point, and on return the solution.
     penalties : sequence of float
         L1 penalty per tensor (0: unpenalised, e.g. an intercept).
     loss_fn : callable
@@ -117,7 +117,11 @@ def fista(
         load(y)
         with torch.enable_grad():
             fy = loss_fn()
-            grads = torch.autograd.grad(fy, params)
+            grads = torch.autograd.grad(fy, params, allow_unused=True)
+        # a tensor the loss does not read (e.g. a switched-off term) has gradient 0
+        grads = [
+            torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)
+        ]
         fy = float(fy.detach())
         while True:  # backtracking: the quadratic model at y must bound the loss
             xn = prox_step(y, grads, 1.0 / lip)
