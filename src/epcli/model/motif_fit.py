@@ -12,7 +12,8 @@ fit before (docs/benchmarks.md).
 :func:`warm_start`
 
 1. standardises motif activities over the training windows;
-2. for each penalty on a short path, fits the additive terms (bias, distance, enhancer and
+2. for each penalty on a short path (extended while its strongest penalty scores best),
+   fits the additive terms (bias, distance, enhancer and
    promoter motifs; positional pooling and level mixtures are left to the episodes), then
    chooses E x P motif pairs by forward selection on the residuals (in rounds, the top
    non-redundant entries of ``Z_E^T R Z_P``, the gradient of the bilinear term, each round's
@@ -190,12 +191,13 @@ def _seed_interaction(model, se, sp, pr: Pairs) -> None:
         model.v[k, jj] = root
 
 
-def _fit_u_i(model, se, sp, pr: Pairs, lam: float) -> None:
+def _fit_u_i(model, se, sp, pr: Pairs, lam: float) -> bool:
     """U_I's weights from scratch under L1 ``lam``, with the activities' pooling and level
     mixtures at their initial values (uniform over bins; the episodes fit them): fitting them
     in the final refit too cost 80 s of the warm start on the JASPAR benchmark and changed no
     unseen cell's AUPR there by more than 0.004, and on the bundled example (468 windows) it
-    overfit: without it its unseen cells gained +0.014 and +0.086 (docs/benchmarks.md)."""
+    overfit: without it its unseen cells gained +0.014 and +0.086 (docs/benchmarks.md).
+    Returns whether every L1 fit converged."""
     with torch.no_grad():
         for p in (model.w_e, model.w_p, model.dist, model.u, model.v):
             p.zero_()
@@ -205,13 +207,14 @@ def _fit_u_i(model, se, sp, pr: Pairs, lam: float) -> None:
             act.thr.zero_()
         z = (model.act_e(se), model.act_p(sp))
     additive = [model.bias, model.w_e, model.w_p, model.dist]
-    _fit(model, pr, z, additive, lam, False)
+    fits = [_fit(model, pr, z, additive, lam, False)]
     if model.cfg.use_interaction:
         _seed_interaction(model, se, sp, pr)
         # the screened pairs' weights stay as fitted: Adam on the bilinear factors made the
         # joint fit chaotic (the same data gave held-out AUPR 0.48 or 0.62 from one run to
         # the next); the additive terms are refitted around them
-        _fit(model, pr, z, additive, lam, True)
+        fits.append(_fit(model, pr, z, additive, lam, True))
+    return all(f.converged for f in fits)
 
 
 def _penalty_path(model, se, sp, pf: Pairs, ph: Pairs, base: float, log) -> list[dict]:
@@ -228,13 +231,14 @@ def _penalty_path(model, se, sp, pf: Pairs, ph: Pairs, base: float, log) -> list
     mults, out = list(PATH), []
     while len(out) < len(mults):
         lam = base * mults[len(out)]
-        _fit_u_i(model, se, sp, pf, lam)
+        done = _fit_u_i(model, se, sp, pf, lam)
         with torch.no_grad():
             s = _u_i(model, se, sp, ph, inter=True).numpy()
         a = aupr(ph.y.numpy(), s)
         n_act = int(model.active_motifs().numel())
         out.append({"sparsity": lam, "heldout_aupr": a, "active_motifs": n_act})
-        log(f"warm start: L1 {lam:.3g}: held-out block AUPR {a:.3f}, {n_act} motifs")
+        note = "" if done else " (the L1 fit stopped before converging)"
+        log(f"warm start: L1 {lam:.3g}: held-out block AUPR {a:.3f}, {n_act} motifs{note}")
         best = max(range(len(out)), key=lambda i: out[i]["heldout_aupr"])
         at_end = len(out) == len(mults) and best == len(out) - 1
         if at_end and n_act and len(mults) < len(PATH) + MAX_EXTEND:
