@@ -22,10 +22,10 @@ epcli train "$out/train.h5" -o "$out/model" --config "$here/demo_config.json" \
   --val-cells T5 --force
 
 for c in U1 U2; do
-  echo "== 3/5 adapt: unseen cell $c from 32 labeled pairs of its training region" >&2
+  echo "== 3/5 adapt: unseen cell $c from 64 labeled pairs of its training region" >&2
   region "$synth/$c.bedpe" train > "$out/$c.support.bedpe"
   region "$synth/$c.bedpe" test > "$out/$c.test.bedpe"
-  epcli adapt "$out/model" "$out/$c.support.bedpe" --genome "$genome" --shots 32 \
+  epcli adapt "$out/model" "$out/$c.support.bedpe" --genome "$genome" --shots 64 \
     -o "$out/$c.proto" --force
   echo "== 4/5 predict: $c's test region (pairs never seen in training), adapted" >&2
   epcli predict "$out/$c.test.bedpe" --genome "$genome" --model "$out/model" \

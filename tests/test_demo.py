@@ -77,15 +77,14 @@ def test_demo_table_beats_distance_on_unseen_cells(demo):
 
 @pytest.mark.slow
 def test_demo_adapting_helps_on_unseen_cells(demo_run):
-    """With 4 fitted training cells the simulated episodes switch adapting on, and 32 labeled
-    pairs of each unseen cell raise its AUPR (measured +0.006 on U1, +0.003 on U2; +0.012
-    each before the validation cell joined the R_E prior and the population prototype, which
-    raised U1's zero-shot row by 0.026 and lowered U2's adapted row by 0.009)."""
+    """With 4 fitted training cells the simulated episodes switch adapting on, and 64 labeled
+    pairs of each unseen cell raise its AUPR (measured +0.019 on U1 and +0.018 on U2 with
+    seed 0; 32 pairs, the demo's earlier setting, added +0.000 and +0.003)."""
     out, stderr = demo_run
     assert "adapting off" not in stderr
     t = pd.read_csv(out / "per_cell.tsv", sep="\t").set_index("cell")
     gains = [t.loc[c, "aupr"] - t.loc[f"{c}-zeroshot", "aupr"] for c in ("U1", "U2")]
-    assert sum(gains) / 2 > 0, gains
+    assert sum(gains) / 2 > 0.005, gains
     assert min(gains) > -0.01, gains
     card = json.loads((out / "model" / "model_card.json").read_text())
     prior = card["warm_start"]["re_prior"]
