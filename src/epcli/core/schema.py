@@ -108,7 +108,7 @@ MOTIF_KINDS = tuple(k for k, v in MODEL_KINDS.items() if v.motifs and v.torch)
 #: Consensus site model sets of the motif model (``model.motif_sites``; their definitions:
 #: :data:`epcli.model.motif_sites.SITE_SETS`), and the set of saved models whose config names
 #: none (trained before the choice existed).
-MOTIF_SITE_SETS = ("consensus+core", "consensus")
+MOTIF_SITE_SETS = ("consensus+cores", "consensus+core", "consensus")
 LEGACY_MOTIF_SITES = "consensus"
 
 

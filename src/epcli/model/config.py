@@ -83,10 +83,11 @@ class ModelConfig:
         Rings of distance from the window centre over which hits are pooled with learned
         positional weights.
     motif_sites : str
-        Consensus site models counted beside the log-odds levels: ``consensus+core`` (the
+        Consensus site models counted beside the log-odds levels: ``consensus+cores`` (the
         default: each matrix's whole IUPAC consensus at 0-2 mismatches and its most
-        informative 8 and 6 bp cores) or ``consensus`` (the whole consensus only; saved
-        models whose config does not name a set were trained with it).
+        informative 8, 6 and 5 bp cores), ``consensus+core`` (no 5 bp core; the default
+        until 2026-12) or ``consensus`` (the whole consensus only; saved models whose config
+        does not name a set were trained with it).
     motif_finetune : bool
         Train the PWM weights (slower: no scan can be reused); otherwise they stay frozen.
     use_motif_prior : bool
@@ -131,7 +132,7 @@ class ModelConfig:
     motif_checksum: str | None = None
     motif_width: int = 0
     motif_bins: int = 4
-    motif_sites: str = "consensus+core"
+    motif_sites: str = "consensus+cores"
     motif_finetune: bool = False
     use_motif_prior: bool = True
     n_free_filters: int = 4

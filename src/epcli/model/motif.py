@@ -7,8 +7,8 @@ P(y=1 | x, c) = sigmoid((U_I(x) - R_E(x; c)) / T), with
   default) and frozen or fine-tuned, beside F free filters learned from scratch. Per motif
   and per ring of distance from the window centre (``motif_bins`` rings), the scan keeps soft
   hit counts at four relative-score levels, counts of matches to the matrix's IUPAC
-  consensus with at most 0, 1 or 2 mismatches and (``motif_sites = "consensus+core"``, the
-  default) to the consensus of its most informative 8 and 6 bp cores
+  consensus with at most 0, 1 or 2 mismatches and (``motif_sites = "consensus+cores"``, the
+  default) to the consensus of its most informative 8, 6 and 5 bp cores
   (:mod:`epcli.model.motif_sites`), and the best relative score. Frozen scans are memoised
   per distinct window (bounded LRU), so training and prediction scan each unique window once
   per run.
