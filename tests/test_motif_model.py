@@ -186,8 +186,25 @@ def test_a_saved_config_without_site_models_loads_as_the_whole_consensus_only():
     back.load_state_dict(m.state_dict(), strict=True)
     assert back.act_e.n_out == len(TINY) * 4 + 2  # log-odds + consensus at 0, 1, 2 mismatches
     assert torch.allclose(outputs(back, enh, pro, ld)["logit"], outputs(m, enh, pro, ld)["logit"])
-    # a new model counts the cores too (7 views); the old weights do not fit it
-    assert motif_model().act_e.n_out == len(TINY) * VIEWS + 2 and VIEWS == 7
+    # a new model counts the cores too (8 views); the old weights do not fit it
+    assert motif_model().act_e.n_out == len(TINY) * VIEWS + 2 and VIEWS == 8
+
+
+def test_a_model_saved_without_the_5bp_core_loads_with_its_own_seven_views():
+    from epcli.model.config import ModelConfig
+
+    enh, pro, ld = batch()
+    m = motif_model(motif_sites="consensus+core")  # the default until 2026-12
+    fit_norm(m, enh, pro)
+    randomise(m)
+    cfg = ModelConfig.from_dict(m.cfg.to_dict())
+    assert cfg.motif_sites == "consensus+core"
+    back = build_model(cfg, seed=1)
+    back.load_state_dict(m.state_dict(), strict=True)
+    assert back.act_e.n_out == len(TINY) * 7 + 2
+    assert torch.allclose(outputs(back, enh, pro, ld)["logit"], outputs(m, enh, pro, ld)["logit"])
+    with pytest.raises(RuntimeError):  # its weights do not fit a model of the new default
+        motif_model(seed=1).load_state_dict(m.state_dict(), strict=True)
     with pytest.raises(RuntimeError):
         motif_model().load_state_dict(m.state_dict(), strict=True)
 
