@@ -97,9 +97,9 @@ def test_chain_adapt_predict_evaluate(cli, trained, tmp_path):
     support = _read_bedpe_table(d / "u1_support.bedpe")
     assert p["cell"] == "U1" and p["shots"] == len(support)
     assert p["n_pos"] == int(support["label"].sum())
-    # 6 motifs x 7 views (log-odds; whole consensus at 0, 1, 2 mismatches; 8 bp core at 0, 1;
-    # 6 bp core at 0) + 2 free filters
-    assert len(p["prototype"]) == 2 and len(p["prototype"][0]) == 6 * 7 + 2
+    # 6 motifs x 8 views (log-odds; whole consensus at 0, 1, 2 mismatches; 8 bp core at 0, 1;
+    # 6 and 5 bp cores at 0) + 2 free filters
+    assert len(p["prototype"]) == 2 and len(p["prototype"][0]) == 6 * 8 + 2
 
     scored = tmp_path / "scored.bedpe"
     r = cli(
