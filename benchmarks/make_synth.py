@@ -102,7 +102,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--motif-set",
         default=d.motif_set,
-        help="'default' (the development rule) or 'jaspar:SEED' (a rule drawn from JASPAR 2024)",
+        help="'default' (the development rule), 'jaspar:SEED' (a rule drawn from JASPAR 2024) or "
+        "'jaspar-pwm:SEED' (the same with PWM score sites)",
     )
     p.add_argument("--force", action="store_true", help="replace files in a non-empty folder")
     return p.parse_args(argv)

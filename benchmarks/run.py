@@ -181,7 +181,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--motif-set",
         default="default",
-        help="rule of a generated set: 'default' or 'jaspar:SEED' (see epcli_bench.synth)",
+        help="rule of a generated set: 'default', 'jaspar:SEED' or 'jaspar-pwm:SEED' "
+        "(see epcli_bench.synth)",
     )
     p.add_argument(
         "--val-cell",

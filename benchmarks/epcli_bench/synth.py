@@ -54,6 +54,8 @@ from epcli.io.files import open_text_output
 from epcli.io.genome import DEFAULT_ENHANCER_WINDOW, DEFAULT_PROMOTER_WINDOW, Genome, window_bounds
 from epcli.motifs import Motif as MotifMatrix
 
+from .pwm_sites import logodds_from_counts, pwm_hits, threshold_for_rate
+
 #: Extra column: genome region of the pair, ``"train"`` or ``"test"``.
 COL_SPLIT = "split"
 #: Extra column: the true interaction probability under the hidden rule.
@@ -87,12 +89,20 @@ class Motif:
         3 kb window of human sequence holds roughly 0.15-6 hits on average).
     source : str
         Where the consensus comes from.
+    pwm : tuple of tuple of float, shape (k, 4), or None
+        When given, a site is a position whose log-odds score (rows: positions; columns: A,
+        C, G, T) reaches ``min_score`` on either strand, and ``consensus`` and
+        ``max_mismatch`` are only descriptive (:mod:`epcli_bench.pwm_sites`).
+    min_score : float
+        The score threshold of a PWM site.
     """
 
     name: str
     consensus: str
     max_mismatch: int
     source: str
+    pwm: tuple[tuple[float, ...], ...] | None = None
+    min_score: float = 0.0
 
 
 #: The motif set scanned in every window. Consensus sequences as given by JASPAR
@@ -250,6 +260,25 @@ def motif_hits(codes: np.ndarray, consensus: str, max_mismatch: int = 0) -> np.n
     return hits[0] if squeeze else hits
 
 
+def site_hits(codes: np.ndarray, motif: Motif) -> np.ndarray:
+    """Where a motif has a site: its consensus within ``max_mismatch`` mismatches
+    (:func:`motif_hits`), or, for a motif with a PWM, a log-odds score of at least
+    ``min_score`` (:func:`epcli_bench.pwm_sites.pwm_hits`).
+
+    Parameters
+    ----------
+    codes : np.ndarray, shape (n, L), uint8
+    motif : Motif
+
+    Returns
+    -------
+    np.ndarray, shape (n, L - k + 1), bool
+    """
+    if motif.pwm is None:
+        return motif_hits(codes, motif.consensus, motif.max_mismatch)
+    return pwm_hits(codes, np.asarray(motif.pwm, dtype=np.float64), motif.min_score)
+
+
 def motif_counts(
     codes: np.ndarray, motifs: Sequence[Motif] = MOTIFS, chunk: int = 256
 ) -> np.ndarray:
@@ -273,7 +302,7 @@ def motif_counts(
     for lo in range(0, arr.shape[0], chunk):
         block = arr[lo : lo + chunk]
         for t, m in enumerate(motifs):
-            out[lo : lo + chunk, t] = motif_hits(block, m.consensus, m.max_mismatch).sum(axis=1)
+            out[lo : lo + chunk, t] = site_hits(block, m).sum(axis=1)
     return out
 
 
@@ -366,7 +395,8 @@ class SynthConfig:
         was developed on); ``"jaspar:SEED"``: a rule drawn at random from JASPAR 2024 (16 TFs
         other than the default ones, their IUPAC consensus, 8 random E x P interactions, 8
         cell TFs; :func:`jaspar_rule`), for checking that a model does not depend on the
-        development rule.
+        development rule; ``"jaspar-pwm:SEED"``: the same, with sites defined by PWM
+        log-odds thresholds instead of consensus matches.
     """
 
     seed: int = 0
@@ -447,10 +477,12 @@ class SynthConfig:
                 f"{math.comb(n_tfs, self.n_active)} sets of {self.n_active} exist"
             )
         ms = self.motif_set
-        if ms != "default" and not (ms.startswith("jaspar:") and ms[7:].isdigit()):
+        kind, _, seed = ms.partition(":")
+        if ms != "default" and not (kind in ("jaspar", "jaspar-pwm") and seed.isdigit()):
             raise UsageError(
-                f"motif_set must be 'default' or 'jaspar:SEED', got {ms!r}",
-                hint="e.g. jaspar:1 draws a rule from JASPAR 2024 with seed 1",
+                f"motif_set must be 'default', 'jaspar:SEED' or 'jaspar-pwm:SEED', got {ms!r}",
+                hint="e.g. jaspar:1 draws a rule from JASPAR 2024 with seed 1; jaspar-pwm:1 "
+                "one whose sites are PWM score hits",
             )
         tb = set(self.test_blocks)
         if not tb or any(not 0 <= b < self.n_blocks for b in tb) or len(tb) == self.n_blocks:
@@ -840,25 +872,62 @@ def iupac_consensus(counts: np.ndarray) -> str:
     return "".join(code[frozenset("ACGT"[i] for i in np.flatnonzero(col))] for col in allowed.T)
 
 
+def _consensus_motif(name: str, cons: str, source: str, sample: np.ndarray) -> Motif | None:
+    """A consensus-site motif with the largest mismatch allowance (0-2) that gives 0.15-6
+    mean hits per sample window, or None when none does."""
+    best = None
+    for mm in (0, 1, 2):
+        hits = motif_hits(sample, cons, mm).sum(axis=1).mean()
+        if 0.15 <= hits <= 6:
+            best = mm
+    return None if best is None else Motif(name, cons, best, source)
+
+
+def _pwm_motif(
+    name: str,
+    cons: str,
+    source: str,
+    counts: np.ndarray,
+    sample: np.ndarray,
+    rng: np.random.Generator,
+) -> Motif | None:
+    """A PWM-site motif whose threshold gives a mean of 0.3-3 sites (log-uniform) per sample
+    window, or None when that threshold is below 60% of the best possible score."""
+    lo = logodds_from_counts(counts)
+    rate = float(np.exp(rng.uniform(np.log(0.3), np.log(3.0))))
+    thr = threshold_for_rate(sample, lo, rate)
+    best, worst = lo.max(axis=1).sum(), lo.min(axis=1).sum()
+    if (thr - worst) / (best - worst) < 0.6:
+        return None
+    pwm = tuple(tuple(round(float(v), 6) for v in row) for row in lo)
+    return Motif(name, cons, 0, source + f", PWM sites at score >= {thr:.3f}", pwm, thr)
+
+
 def jaspar_rule(spec: str, region_codes: np.ndarray, n_motifs: int = 16) -> Rule:
-    """A random rule from JASPAR 2024 CORE vertebrates (``spec = "jaspar:SEED"``).
+    """A random rule from JASPAR 2024 CORE vertebrates (``spec = "jaspar:SEED"`` or
+    ``"jaspar-pwm:SEED"``).
 
     Draws ``n_motifs`` TFs (distinct names, none of the default rule's families by JASPAR
-    ID) whose IUPAC consensus has 6-14 positions with at least 5 specific ones; each gets the
-    largest mismatch allowance (0-2) that keeps its mean hits per 3 kb window of the region
-    within 0.15-6 (motifs outside that range are skipped); then 8 E x P interactions between
-    them (weights of either sign, 0.5-1.0 in size) and 8 cell TFs.
+    ID) whose IUPAC consensus has 6-14 positions with at least 5 specific ones. With
+    ``jaspar:``, a site is a consensus match: each TF gets the largest mismatch allowance
+    (0-2) that keeps its mean hits per 3 kb window of the region within 0.15-6 (motifs
+    outside that range are skipped). With ``jaspar-pwm:``, a site is a log-odds score at or
+    above a threshold (:mod:`epcli_bench.pwm_sites`) set so that a 3 kb window of the region
+    holds a mean number of sites drawn log-uniformly from 0.3-3; a TF whose threshold falls
+    below 60% of its best possible score is skipped (its "sites" would be noise). Then 8 E x
+    P interactions between them (weights of either sign, 0.5-1.0 in size) and 8 cell TFs.
 
     Parameters
     ----------
     spec : str
-        ``"jaspar:SEED"``.
+        ``"jaspar:SEED"`` or ``"jaspar-pwm:SEED"``.
     region_codes : np.ndarray, shape (L,), uint8
         The region's sequence, for calibrating hit rates.
     """
     from epcli.motifs import load_motifs
 
-    seed = int(spec.split(":", 1)[1])
+    kind, seed_text = spec.split(":", 1)
+    seed = int(seed_text)
     rng = _rng(seed, 9)
     dev_ids = {"MA0139", "MA0099", "MA0018", "MA0079", "MA0506", "MA0062", "MA0028", "MA0059",
                "MA0093", "MA0035", "MA0060", "MA0095", "MA0102", "MA0002", "MA0148", "MA0090",
@@ -879,14 +948,14 @@ def jaspar_rule(spec: str, region_codes: np.ndarray, n_motifs: int = 16) -> Rule
             continue
         if specific < 5:
             continue
-        best = None
-        for mm in (0, 1, 2):
-            hits = motif_hits(sample, cons, mm).sum(axis=1).mean()
-            if 0.15 <= hits <= 6:
-                best = mm
-        if best is None:
+        source = f"JASPAR 2024 {m.id} ({m.name})"
+        if kind == "jaspar-pwm":
+            motif = _pwm_motif(name, cons, source, m.counts, sample, rng)
+        else:
+            motif = _consensus_motif(name, cons, source, sample)
+        if motif is None:
             continue
-        picked.append(Motif(name, cons, best, f"JASPAR 2024 {m.id} ({m.name})"))
+        picked.append(motif)
         names.add(name)
         if len(picked) == n_motifs:
             break

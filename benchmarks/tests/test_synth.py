@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -452,3 +453,52 @@ def test_jaspar_rule_draws_other_real_tfs(tmp_path):
     assert synth.jaspar_rule("jaspar:4", codes) != rule
     with pytest.raises(UsageError, match="motif_set"):
         synth.SynthConfig(motif_set="jaspar:x").validate()
+
+
+def test_pwm_scores_by_hand_on_both_strands():
+    from epcli_bench.pwm_sites import logodds_from_counts, pwm_hits, pwm_scores
+
+    counts = np.array([[8, 0], [0, 0], [0, 0], [0, 8]], dtype=float)  # "AT", a palindrome
+    lo = logodds_from_counts(counts)
+    match, miss = np.log2((8.25 / 9) / 0.25), np.log2((0.25 / 9) / 0.25)
+    assert np.allclose(lo, [[match, miss, miss, miss], [miss, miss, miss, match]])
+    counts = np.array([[8, 0], [0, 8], [0, 0], [0, 0]], dtype=float)  # "AC"; reverse: "GT"
+    lo = logodds_from_counts(counts)
+    got = pwm_scores(enc("ACGTNAC")[None, :], lo)[0]
+    # starts AC, CG, GT, TN, NA, AC: AC matches forward, GT on the reverse strand, CG neither
+    assert got[0] == pytest.approx(2 * match)
+    assert got[1] == pytest.approx(2 * miss)
+    assert got[2] == pytest.approx(2 * match)
+    assert got[3] < -1e8 and got[4] < -1e8  # windows holding an N never pass
+    assert got[5] == pytest.approx(2 * match)
+    assert pwm_hits(enc("ACGTNAC")[None, :], lo, 2 * match - 1e-9)[0].tolist() == [
+        True, False, True, False, False, True,
+    ]  # fmt: skip
+
+
+def test_jaspar_pwm_rule_sites_are_score_hits():
+    from epcli.io.genome import Genome
+    from epcli_bench.pwm_sites import pwm_scores
+
+    with Genome(HG38_PIECE) as g:
+        codes, _ = g.window("chr20", 1_000_000, 1_600_000)
+    rule = synth.jaspar_rule("jaspar-pwm:3", codes)
+    assert len(rule.motifs) == 16 and all(m.pwm is not None for m in rule.motifs)
+    assert synth.jaspar_rule("jaspar-pwm:3", codes) == rule  # seeded
+    win = codes[: 60 * 3000].reshape(60, 3000)
+    rates = []
+    for m in rule.motifs:
+        lo = np.asarray(m.pwm)
+        hits = synth.site_hits(win, m)
+        assert (hits == (pwm_scores(win, lo) >= m.min_score)).all()
+        rates.append(hits.sum(axis=1).mean())
+        best, worst = lo.max(axis=1).sum(), lo.min(axis=1).sum()
+        assert (m.min_score - worst) / (best - worst) >= 0.6
+    # thresholds target 0.3-3 sites per 3 kb window on the calibration sample
+    assert 0.2 < np.median(rates) < 4
+    # a rule read back from rule.json (lists, not tuples) counts the same sites
+    motifs = tuple(synth.Motif(**json.loads(json.dumps(asdict(m)))) for m in rule.motifs[:2])
+    assert (synth.motif_counts(win, motifs) == synth.motif_counts(win, rule.motifs[:2])).all()
+    synth.SynthConfig(motif_set="jaspar-pwm:3").validate()
+    with pytest.raises(UsageError, match="motif_set"):
+        synth.SynthConfig(motif_set="jaspar-pwm:x").validate()
