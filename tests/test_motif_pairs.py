@@ -133,3 +133,30 @@ def test_ridge_logistic_recovers_weights_and_shrinks_with_a_tight_prior():
     assert torch.allclose(d, torch.tensor([1.0, -0.5]), atol=0.06)
     tight = ridge_logistic(x, y, off, 0.001)
     assert tight.abs().max() < 0.05
+
+
+def test_testing_only_the_candidates_agrees_with_testing_every_pair():
+    ze, zp, ei, pi, y, off = _data(6)
+    rng = np.random.default_rng(6)
+    # more features: the six, then 30 noise features on each side
+    ze = torch.cat([ze, torch.as_tensor(rng.standard_normal((600, 30)), dtype=torch.float32)], 1)
+    zp = torch.cat([zp, torch.as_tensor(rng.standard_normal((300, 30)), dtype=torch.float32)], 1)
+    c, ok = pair_scores(ze, zp, ei, pi, y, off, min_z=2.0)
+    c5, ok5 = pair_scores(ze, zp, ei, pi, y, off, min_z=2.0, candidates=50)
+    assert torch.equal(c, c5)
+    top = c.abs().flatten().topk(50).indices
+    assert torch.equal(ok5.flatten()[top], ok.flatten()[top])
+    assert int(ok5.sum()) == int(ok.flatten()[top].sum()) and int(ok.sum()) > int(ok5.sum())
+
+
+def test_ridge_logistic_per_window_equals_per_row():
+    rng = np.random.default_rng(7)
+    wins = torch.as_tensor(rng.standard_normal((50, 3)), dtype=torch.float32)
+    rows = torch.as_tensor(rng.integers(0, 50, 4_000))
+    off = torch.as_tensor(rng.standard_normal(4_000), dtype=torch.float32)
+    p = torch.sigmoid(off + wins[rows] @ torch.tensor([0.8, 0.0, -0.4]))
+    y = (torch.as_tensor(rng.random(4_000), dtype=torch.float32) < p).float()
+    per_row = ridge_logistic(wins[rows], y, off, 2.0)
+    per_window = ridge_logistic(wins, y, off, 2.0, rows)
+    assert torch.allclose(per_row, per_window, atol=1e-4)
+    assert abs(float(per_window[0]) - 0.8) < 0.15

@@ -385,9 +385,9 @@ class CellPrior:
             y = self.pr.y[r]
             if r.numel() < 20 or y.min() == y.max():
                 continue
-            x = self.ze[self.pr.ei[r]]
-            x = x if cols is None else x[:, cols]
-            out[int(c)] = ridge_logistic(x, y, self.offset[r], sd)
+            wins, rows_of = torch.unique(self.pr.ei[r], return_inverse=True)
+            x = self.ze[wins] if cols is None else self.ze[wins][:, cols]
+            out[int(c)] = ridge_logistic(x, y, self.offset[r], sd, rows_of)
         return out
 
     def prior(self, rows: np.ndarray, sd: float, skip=None, full=None):

@@ -43,6 +43,12 @@ REDUNDANT_R = 0.6
 SEED_PRIOR_SD = 1.0
 #: Rounds of screening: each adds about ``k / SCREEN_ROUNDS`` pairs (1: screen once).
 SCREEN_ROUNDS = 4
+#: Candidates per wanted or taken pair: only this many entries of largest |C| per pair are
+#: screened (and tested), so a pair of tiny score that passes its test (a rare motif's)
+#: cannot rise to the top when the strong ones fail.
+CANDIDATES_PER_PAIR = 200
+#: Candidate pairs tested at a time (bounds memory to about ``Ne * this`` floats).
+_TEST_CHUNK = 2048
 #: Smallest |z| of a pair's tests (:func:`pair_scores`, :func:`wald_z`). Millions of pairs
 #: are screened (879 JASPAR matrices, several views each): a Bonferroni bound for 1e7 tests at
 #: 0.05 is z = 5.6; once a benchmark rule's planted pairs were fitted, the largest plain |z|
@@ -50,20 +56,31 @@ SCREEN_ROUNDS = 4
 MIN_Z = 6.0
 
 
-def ridge_logistic(x: torch.Tensor, y: torch.Tensor, off: torch.Tensor, sd: float) -> torch.Tensor:
+def ridge_logistic(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    off: torch.Tensor,
+    sd: float,
+    rows: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Ridge logistic regression with an offset: the MAP coefficients of
     ``logit = off + x @ d + c`` with ``d ~ N(0, sd^2 I)`` and a free intercept c (L-BFGS in
     float64, :data:`RIDGE_ITERS` iterations).
 
     Parameters
     ----------
-    x : torch.Tensor, shape (n, D)
+    x : torch.Tensor, shape (n, D), or (W, D) with ``rows``
+        Features of each row, or of each window when rows share windows.
     y : torch.Tensor, shape (n,)
         0/1 labels.
     off : torch.Tensor, shape (n,)
         The offset (log-odds).
     sd : float
         Prior SD of the coefficients.
+    rows : torch.Tensor, shape (n,), int64, optional
+        The row of ``x`` (window) of each of the n rows: ``x @ d`` is then computed once per
+        window, and the gradient summed per window (far cheaper when windows recur in many
+        pairs: a cell's ~10,000 training pairs share ~1,000 enhancer windows).
 
     Returns
     -------
@@ -76,7 +93,8 @@ def ridge_logistic(x: torch.Tensor, y: torch.Tensor, off: torch.Tensor, sd: floa
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        logit = off + x @ d[:-1] + d[-1]
+        xd = x @ d[:-1]
+        logit = off + (xd if rows is None else xd[rows]) + d[-1]
         loss = F.binary_cross_entropy_with_logits(logit, y, reduction="sum")
         loss = loss + 0.5 * (d[:-1] ** 2).sum() / sd**2
         loss.backward()
@@ -117,9 +135,8 @@ def screen_pairs(
         Pairs chosen before: neither they nor pairs redundant with them are returned.
     ok : torch.Tensor, shape (F, F), bool, optional
         Pairs that passed their test (:func:`pair_scores`); None: all. Only the
-        ``200 * (k + len(taken))`` entries of largest |score| are candidates, so a pair of
-        tiny score that passes its test (a rare motif's) cannot rise to the top when the
-        strong ones fail.
+        :data:`CANDIDATES_PER_PAIR` ``* (k + len(taken))`` entries of largest |score| are
+        candidates.
 
     Returns
     -------
@@ -128,9 +145,7 @@ def screen_pairs(
         chosen (or taken) pair has both motifs correlated above :data:`REDUNDANT_R` with its
         own.
     """
-    flat = c.abs().flatten()
-    # topk, not a full sort: C has (M * VIEWS)^2 entries (12 M for JASPAR 2024)
-    order = flat.topk(min(200 * (k + len(taken)), flat.numel())).indices
+    order = _candidates(c, CANDIDATES_PER_PAIR * (k + len(taken)))
     std_e, std_p = _standardized(ze), _standardized(zp)
     # per chosen pair, which motifs correlate above REDUNDANT_R with its two motifs (one
     # matrix-vector product each, instead of the full (F, F) correlation matrices)
@@ -158,6 +173,13 @@ def screen_pairs(
     return chosen
 
 
+def _candidates(c: torch.Tensor, n: int) -> torch.Tensor:
+    """Flat indices of the ``n`` entries of largest |c|, largest first (topk, not a full
+    sort: C has (M * views)^2 entries, over 100 M for JASPAR 2024)."""
+    flat = c.abs().flatten()
+    return flat.topk(min(int(n), flat.numel())).indices
+
+
 def pair_scores(
     ze: torch.Tensor,
     zp: torch.Tensor,
@@ -166,6 +188,7 @@ def pair_scores(
     y: torch.Tensor,
     logit: torch.Tensor,
     min_z: float,
+    candidates: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Score of every E x P pair against the current fit, and whether its interaction test
     passes.
@@ -192,6 +215,10 @@ def pair_scores(
         0/1 labels and the current fit's log-odds.
     min_z : float
         The test passes when the adjusted ``|z| >= min_z`` (0: no test).
+    candidates : int, optional
+        Test only this many entries of largest |C| (the only ones :func:`screen_pairs`
+        looks at) and report the others as failing; None: every entry. One (F, F) product
+        instead of four: with 13 views per JASPAR matrix, F = 11,427 per side.
 
     Returns
     -------
@@ -207,21 +234,29 @@ def pair_scores(
     if min_z <= 0:
         return c / n, None
     qm = torch.zeros(n_e, n_p).index_put_((ei, pi), p * (1 - p), accumulate=True)
+    f_e, f_p = c.shape
+    idx = torch.arange(c.numel()) if candidates is None else _candidates(c, candidates)
+    ok = torch.zeros(c.numel(), dtype=torch.bool)
+    # quasi-binomial dispersion over window pairs: one window pair's labels in several cells
+    # go together, so n rows are worth fewer independent ones (one window pair positive in
+    # all 6 cells of a benchmark at p = 0.1 would score z = 7.3 on its own)
+    phi = max(float((rm * rm).sum() / qm.sum().clamp(min=1e-12)), 1.0)
     ze2, zp2 = ze * ze, zp * zp
     u_e, u_p = ze.T @ rm.sum(1), zp.T @ rm.sum(0)  # (F,): main effects' scores
     i_e = (ze2.T @ qm.sum(1)).clamp(min=1e-12)
     i_p = (zp2.T @ qm.sum(0)).clamp(min=1e-12)
-    k_e = ze2.T @ qm @ zp  # (F, F): information a product shares with its enhancer motif
-    k_p = ze.T @ qm @ zp2  # ... and with its promoter motif
-    info = ze2.T @ qm @ zp2  # the product's own
-    score = c - k_e * (u_e / i_e)[:, None] - k_p * (u_p / i_p)[None, :]
-    var = info - k_e.pow_(2).div_(i_e[:, None]) - k_p.pow_(2).div_(i_p[None, :])
-    var = torch.maximum(var, 0.1 * info)
-    # quasi-binomial dispersion over window pairs: one window pair's labels in several cells
-    # go together, so n rows are worth fewer independent ones (one window pair positive in
-    # all 6 cells of a benchmark at p = 0.1 would score z = 7.3 on its own)
-    phi = float((rm * rm).sum() / qm.sum().clamp(min=1e-12))
-    return c / n, (score.abs() >= min_z * (max(phi, 1.0) * var).sqrt()) & (info > 0)
+    flat_c = c.flatten()
+    for a in range(0, idx.numel(), _TEST_CHUNK):
+        part = idx[a : a + _TEST_CHUNK]
+        i, j = part // f_p, part % f_p
+        q_zp, q_zp2 = qm @ zp[:, j], qm @ zp2[:, j]  # (Ne, K)
+        k_e = (ze2[:, i] * q_zp).sum(0)  # information a product shares with its E motif
+        k_p = (ze[:, i] * q_zp2).sum(0)  # ... and with its promoter motif
+        info = (ze2[:, i] * q_zp2).sum(0)  # the product's own
+        score = flat_c[part] - k_e * u_e[i] / i_e[i] - k_p * u_p[j] / i_p[j]
+        var = torch.maximum(info - k_e**2 / i_e[i] - k_p**2 / i_p[j], 0.1 * info)
+        ok[part] = (score.abs() >= min_z * (phi * var).sqrt()) & (info > 0)
+    return c / n, ok.view(f_e, f_p)
 
 
 def select_pairs(
@@ -271,7 +306,8 @@ def select_pairs(
         if want <= 0:
             break
         with torch.no_grad():
-            c, ok = pair_scores(ze, zp, ei, pi, y, logit, min_z)
+            n_cand = CANDIDATES_PER_PAIR * (want + len(chosen))
+            c, ok = pair_scores(ze, zp, ei, pi, y, logit, min_z, n_cand)
         new = screen_pairs(c, ze, zp, want, chosen, ok)
         if not new:
             break
