@@ -8,7 +8,7 @@ import torch
 
 from epcli.explain import top_contributions
 from epcli.model.motif_read import ablated, prototype_tfs, top_motifs
-from epcli.model.motif_sites import VIEWS
+from epcli.model.motif_sites import N_LEVEL_VIEWS, VIEWS
 from epcli.model.registry import build_model
 from epcli.motifs import load_motifs
 from helpers import TEST_DATA, tiny_motif_model
@@ -190,18 +190,19 @@ def test_a_saved_config_without_site_models_loads_as_the_whole_consensus_only():
     assert motif_model().act_e.n_out == len(TINY) * VIEWS + 2 and VIEWS == 8
 
 
-def test_a_model_saved_without_the_5bp_core_loads_with_its_own_seven_views():
+@pytest.mark.parametrize("sites, views", [("consensus+core", 7), ("levels+cores", 13)])
+def test_a_model_saved_with_another_site_set_loads_with_its_own_views(sites, views):
     from epcli.model.config import ModelConfig
 
     enh, pro, ld = batch()
-    m = motif_model(motif_sites="consensus+core")  # the default until 2026-12
+    m = motif_model(motif_sites=sites)  # the earlier default; six log-odds views
     fit_norm(m, enh, pro)
     randomise(m)
     cfg = ModelConfig.from_dict(m.cfg.to_dict())
-    assert cfg.motif_sites == "consensus+core"
+    assert cfg.motif_sites == sites
     back = build_model(cfg, seed=1)
     back.load_state_dict(m.state_dict(), strict=True)
-    assert back.act_e.n_out == len(TINY) * 7 + 2
+    assert back.act_e.n_out == len(TINY) * views + 2
     assert torch.allclose(outputs(back, enh, pro, ld)["logit"], outputs(m, enh, pro, ld)["logit"])
     with pytest.raises(RuntimeError):  # its weights do not fit a model of the new default
         motif_model(seed=1).load_state_dict(m.state_dict(), strict=True)
@@ -238,17 +239,18 @@ def test_each_anchor_side_scans_only_the_views_its_terms_use():
     fit_norm(m, enh, pro)
     randomise(m)
     nm = len(TINY) * VIEWS
+    lv = N_LEVEL_VIEWS
     with torch.no_grad():  # enhancer side: log-odds views only; promoter: consensus only
         for i in range(len(TINY)):
-            m.w_e[i * VIEWS + 1 : (i + 1) * VIEWS] = 0.0
-            m.u[:, i * VIEWS + 1 : (i + 1) * VIEWS] = 0.0
-            m.gate[i * VIEWS + 1 : (i + 1) * VIEWS] = 0.0
-            m.w_p[i * VIEWS] = 0.0
-            m.v[:, i * VIEWS] = 0.0
+            m.w_e[i * VIEWS + lv : (i + 1) * VIEWS] = 0.0
+            m.u[:, i * VIEWS + lv : (i + 1) * VIEWS] = 0.0
+            m.gate[i * VIEWS + lv : (i + 1) * VIEWS] = 0.0
+            m.w_p[i * VIEWS : i * VIEWS + lv] = 0.0
+            m.v[:, i * VIEWS : i * VIEWS + lv] = 0.0
         m.w_p[VIEWS : 2 * VIEWS] = 0.0  # motif 1 not at all on the promoter side
         m.v[:, VIEWS : 2 * VIEWS] = 0.0
     m.forget_plans()
-    assert m.used_features("enhancer")[:nm].view(-1, VIEWS)[:, 1:].sum() == 0
+    assert m.used_features("enhancer")[:nm].view(-1, VIEWS)[:, lv:].sum() == 0
     pruned = outputs(m, enh, pro, ld)
     m.scanner.clear_cache()
     m.prune_scan = False

@@ -13,7 +13,15 @@ import torch
 from epcli.core.errors import EpcliError, UsageError
 from epcli.model.encoder import one_hot
 from epcli.model.motif_scan import RES, MotifScanner, strand_max
-from epcli.model.motif_sites import LEVELS, N_SCANS, SITE_MODELS, VIEWS, scan_plan, site_matrices
+from epcli.model.motif_sites import (
+    DEFAULT_LEVELS,
+    N_LEVEL_VIEWS,
+    N_SCANS,
+    SITE_MODELS,
+    VIEWS,
+    scan_plan,
+    site_matrices,
+)
 from epcli.motifs import CORE_MIN_SPECIFIC, DEFAULT_BACKGROUND, Motif, MotifSet, load_motifs
 from helpers import TEST_DATA
 
@@ -111,7 +119,7 @@ def test_planted_motif_is_found_in_the_right_ring():
     for pos, ring in ((395, 0), (250, 1), (130, 2), (20, 3), (700, 3)):
         seq = bg[:pos] + site + bg[pos + len(site) :]
         st = sc(torch.as_tensor(codes_of(seq)).long()[None])[0, ctcf]
-        gained = st[LEVELS.index(0.95)] - base[LEVELS.index(0.95)]  # (rings,)
+        gained = st[DEFAULT_LEVELS.index(0.95)] - base[DEFAULT_LEVELS.index(0.95)]  # (rings,)
         assert gained[ring] >= 1 and gained.sum() == pytest.approx(gained[ring]), (pos, gained)
         assert st[-1, ring] == pytest.approx(1.0, abs=1e-5)  # best relative score: the consensus
 
@@ -161,13 +169,13 @@ def test_scan_plan_scans_only_the_planned_scans_and_maps_views():
     site = ms.motifs[ctcf].consensus()
     codes[:, 100 : 100 + len(site)] = torch.tensor(["ACGT".index(b) for b in site])
     full = sc(codes)
-    n_lev = len(LEVELS)
+    n_lev = len(DEFAULT_LEVELS)
     cons = slice(n_lev, n_lev + sum(len(mm) for _, _, mm in SITE_MODELS))
     assert float(full[:, ctcf, cons].sum()) > 0  # the planted consensus is counted
-    # motif 0: the log-odds view only; CTCF: its consensus views only
+    # motif 0: a log-odds view only; CTCF: its consensus views only
     used = torch.zeros(len(ms) * VIEWS + 2, dtype=torch.bool)
     used[0] = True
-    used[ctcf * VIEWS + 1 : (ctcf + 1) * VIEWS] = True
+    used[ctcf * VIEWS + N_LEVEL_VIEWS : (ctcf + 1) * VIEWS] = True
     plan = scan_plan(used, len(ms))
     assert plan.shape == (len(ms), N_SCANS)
     # every site model's consensus scan of CTCF (whole consensus, 8 bp and 6 bp cores)
@@ -284,12 +292,12 @@ def test_consensus_hits_equal_hand_counted_mismatches_on_both_strands():
     seq[60:68] = list("ATCGANCA")  # a sequence N never matches
     seq = "".join(seq)
     st = sc(torch.as_tensor(codes_of(seq)).long()[None])[0, 0, :, 0]  # motif 0, ring 0
-    first = len(LEVELS)
+    first = len(DEFAULT_LEVELS)
     for _, core, allow in SITE_MODELS:  # the whole consensus (and any core site model)
         got = st[first : first + len(allow)].tolist()
         assert got == _hand_consensus_hits(seq, ms.motifs[0].iupac(core), allow), core
         first += len(allow)
-    got = st[len(LEVELS) : len(LEVELS) + 3].tolist()
+    got = st[len(DEFAULT_LEVELS) : len(DEFAULT_LEVELS) + 3].tolist()
     assert got[0] >= 2 and got[1] >= got[0] + 2 and got[2] >= got[1] + 1
 
 
@@ -312,3 +320,22 @@ def test_core_consensus_is_the_most_informative_window():
     assert lengths[:, 0].tolist() == [6, 6, 6, 5]
     five = m.iupac(5)
     assert ["ACGT"[int(np.flatnonzero(c)[0])] for c in five.T] == list("GATAA")
+
+
+def test_levels_cores_gives_each_level_a_view_of_its_own():
+    from epcli.model.motif_activity import MotifActivity
+    from epcli.model.motif_sites import FINE_LEVELS, SiteLayout
+
+    lay = SiteLayout("levels+cores")
+    assert lay.levels == FINE_LEVELS and lay.views == len(FINE_LEVELS) + 7
+    act = MotifActivity(3, 1, 2, lay)
+    stats = torch.rand(5, 4, lay.n_stats, 2, generator=torch.Generator().manual_seed(0)) * 3
+    raw = act.raw(stats)
+    assert raw.shape == (5, 3 * lay.views + 1)
+    pooled = stats.sum(-1)  # positional weights are 1 at initialisation
+    nl = len(FINE_LEVELS)
+    # motif 1: its six level views, then its consensus views
+    assert torch.allclose(raw[:, lay.views : lay.views + nl], torch.log1p(pooled[:, 1, :nl]))
+    assert torch.allclose(
+        raw[:, lay.views + nl : 2 * lay.views], torch.log1p(pooled[:, 1, nl : nl + 7])
+    )

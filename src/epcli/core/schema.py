@@ -105,10 +105,11 @@ SKLEARN_KINDS = tuple(k for k, v in MODEL_KINDS.items() if not v.torch)
 PROTOTYPE_KINDS = tuple(k for k, v in MODEL_KINDS.items() if v.prototypes)
 MOTIF_KINDS = tuple(k for k, v in MODEL_KINDS.items() if v.motifs and v.torch)
 
-#: Consensus site model sets of the motif model (``model.motif_sites``; their definitions:
-#: :data:`epcli.model.motif_sites.SITE_SETS`), and the set of saved models whose config names
-#: none (trained before the choice existed).
-MOTIF_SITE_SETS = ("consensus+cores", "consensus+core", "consensus")
+#: Site model sets (log-odds levels and consensus models) of the motif model
+#: (``model.motif_sites``; their definitions: :data:`epcli.model.motif_sites.SITE_SETS`), the
+#: first the default, and the set of saved models whose config names none (trained before
+#: the choice existed).
+MOTIF_SITE_SETS = ("consensus+cores", "levels+cores", "consensus+core", "consensus")
 LEGACY_MOTIF_SITES = "consensus"
 
 

@@ -83,11 +83,13 @@ class ModelConfig:
         Rings of distance from the window centre over which hits are pooled with learned
         positional weights.
     motif_sites : str
-        Consensus site models counted beside the log-odds levels: ``consensus+cores`` (the
-        default: each matrix's whole IUPAC consensus at 0-2 mismatches and its most
-        informative 8, 6 and 5 bp cores), ``consensus+core`` (no 5 bp core; the default
-        until 2026-12) or ``consensus`` (the whole consensus only; saved models whose config
-        does not name a set were trained with it).
+        How sites are counted: ``consensus+cores`` (the default: hits at four relative
+        log-odds levels blended into one feature, and each matrix's whole IUPAC consensus at
+        0-2 mismatches and its most informative 8, 6 and 5 bp cores), ``levels+cores`` (the
+        same consensus models, and hits at six log-odds levels, each a feature of its own:
+        for sites defined by PWM score thresholds), ``consensus+core`` (no 5 bp core) or
+        ``consensus`` (the whole consensus only; saved models whose config does not name a
+        set were trained with it).
     motif_finetune : bool
         Train the PWM weights (slower: no scan can be reused); otherwise they stay frozen.
     use_motif_prior : bool

@@ -5,19 +5,19 @@ P(y=1 | x, c) = sigmoid((U_I(x) - R_E(x; c)) / T), with
 * **Scan** (:class:`MotifScanner`): each window is scanned with M position weight matrices
   (log-odds, both strands, max over strands), initialised from a motif set (JASPAR by
   default) and frozen or fine-tuned, beside F free filters learned from scratch. Per motif
-  and per ring of distance from the window centre (``motif_bins`` rings), the scan keeps soft
-  hit counts at four relative-score levels, counts of matches to the matrix's IUPAC
-  consensus with at most 0, 1 or 2 mismatches and (``motif_sites = "consensus+cores"``, the
-  default) to the consensus of its most informative 8, 6 and 5 bp cores
-  (:mod:`epcli.model.motif_sites`), and the best relative score. Frozen scans are memoised
-  per distinct window (bounded LRU), so training and prediction scan each unique window once
-  per run.
+  and per ring of distance from the window centre (``motif_bins`` rings), the scan keeps
+  hit counts at several relative-score levels (four with the default ``motif_sites =
+  "consensus+cores"``, six with ``"levels+cores"``), counts of matches to the matrix's
+  IUPAC consensus with at most 0, 1 or 2 mismatches and to the consensus of its most
+  informative 8, 6 and 5 bp cores (:mod:`epcli.model.motif_sites`), and the best relative
+  score. Frozen scans are memoised per distinct window (bounded LRU), so training and
+  prediction scan each unique window once per run.
 * **Motif activity** z (per window, M * views + F values): per motif, a log-odds view
-  (``log1p`` of the counts pooled with learned positional weights over the rings, shared by
-  all motifs, one set per anchor side, and a learned per-motif mixture over the score levels:
-  a soft, learned hit threshold) and one view per consensus site model and mismatch
-  allowance (``log1p`` of the pooled consensus counts); each standardised with statistics
-  of the training windows.
+  (``log1p`` of the counts pooled with learned positional weights over the rings, shared
+  by all motifs, one set per anchor side, and a learned per-motif mixture over the score
+  levels: a soft hit threshold; ``levels+cores`` keeps one view per level instead) and one
+  view per consensus site model and mismatch allowance (``log1p`` of the pooled consensus counts);
+  each standardised with statistics of the training windows.
   A sparse fit picks, per motif, the site model that carries the signal: a blend of levels
   blurs a sharp one (measured in docs/benchmarks.md).
 * **U_I** = b + w_E . z_E + w_P . z_P + sum_r (u_r . z_E)(v_r . z_P) + f(log distance): additive

@@ -11,21 +11,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from epcli.model.motif_sites import DEFAULT_LAYOUT, LEVELS, SiteLayout
+from epcli.model.motif_sites import DEFAULT_LAYOUT, SiteLayout
 
 
 class MotifActivity(nn.Module):
     """Per-window motif activity z from scan statistics (one per anchor side).
 
-    Each of the M motifs gives :attr:`views` features (1 + the layout's count channels),
-    each free filter one. The log-odds
-    view is ``log1p(sum_b p_b sum_t q_(m,t) counts[m, b, t] / c_(m,t))`` with positional
-    weights ``p = softplus(pos)`` (B,), per-motif level mixtures ``q = softmax(thr)``, and
-    ``c`` the mean whole-window count of each motif at each level over the training windows
-    (so every level weighs alike before ``q`` is learned); consensus view t (one per
-    count channel of :data:`SITE_MODELS`) is ``log1p(sum_b p_b cons_counts[m, b, t])``.
-    Every feature is then standardised over the training windows. Feature order: motif 0's
-    views, motif 1's views, ..., then the free filters (:func:`feature_motif`).
+    Each of the M motifs gives :attr:`views` features (its log-odds view or views, then one
+    per count channel of the layout), each free filter one. With ``layout.level_views``
+    log-odds view l is ``log1p(sum_b p_b counts[m, b, l])``, the hits at level l, with
+    positional weights ``p = softplus(pos)`` (B,). Otherwise one view blends the levels:
+    ``log1p(sum_b p_b sum_l q_(m,l) counts[m, b, l] / c_(m,l))`` with per-motif level
+    mixtures ``q = softmax(thr)`` and ``c`` the mean whole-window count of each motif at
+    each level over the training windows (so every level weighs alike before ``q`` is
+    learned); free filters always blend. Consensus view t is
+    ``log1p(sum_b p_b cons_counts[m, b, t])``. Every feature is then standardised over the
+    training windows. Feature order: motif 0's views, motif 1's views, ..., then the free
+    filters.
 
     Parameters
     ----------
@@ -43,10 +45,11 @@ class MotifActivity(nn.Module):
         super().__init__()
         self.n_motifs, self.n_free = int(n_motifs), int(n_free)
         self.views, self.n_counts = layout.views, layout.n_counts
+        self.n_levels, self.level_views = len(layout.levels), layout.level_views
         n_src = self.n_motifs + self.n_free
         self.pos = nn.Parameter(torch.zeros(n_bins))
-        self.thr = nn.Parameter(torch.zeros(n_src, len(LEVELS)))
-        self.register_buffer("level_scale", torch.ones(n_src, len(LEVELS)))
+        self.thr = nn.Parameter(torch.zeros(n_src, self.n_levels))
+        self.register_buffer("level_scale", torch.ones(n_src, self.n_levels))
         self.register_buffer("mean", torch.zeros(self.n_out))
         self.register_buffer("sd", torch.ones(self.n_out))
 
@@ -62,10 +65,14 @@ class MotifActivity(nn.Module):
         # positional pooling first, as one matrix-vector product over the contiguous ring
         # axis (no (N, M, N_STATS, B) temporary in the forward or the backward pass)
         pooled = stats @ p  # (N, M+F, N_STATS)
-        pwm = torch.log1p((pooled[..., : len(LEVELS)] * q).sum(-1).clamp(min=0.0))
-        m = self.n_motifs
-        cons = torch.log1p(pooled[:, :m, len(LEVELS) : len(LEVELS) + self.n_counts].clamp(min=0.0))
-        views = torch.cat([pwm[:, :m, None], cons], dim=-1).flatten(1)
+        nl, m = self.n_levels, self.n_motifs
+        pwm = torch.log1p((pooled[..., :nl] * q).sum(-1).clamp(min=0.0))  # (N, M+F)
+        if self.level_views:
+            lo = torch.log1p(pooled[:, :m, :nl].clamp(min=0.0))  # (N, M, levels)
+        else:
+            lo = pwm[:, :m, None]
+        cons = torch.log1p(pooled[:, :m, nl : nl + self.n_counts].clamp(min=0.0))
+        views = torch.cat([lo, cons], dim=-1).flatten(1)
         return torch.cat([views, pwm[:, m:]], dim=1)
 
     def forward(self, stats: torch.Tensor) -> torch.Tensor:
@@ -76,7 +83,7 @@ class MotifActivity(nn.Module):
         """Level scales, mean and SD from the statistics (N, M+F, N_STATS, B) of training
         windows."""
         with torch.no_grad():
-            counts = stats[:, :, : len(LEVELS)].sum(-1).mean(0)  # (M+F, levels)
+            counts = stats[:, :, : self.n_levels].sum(-1).mean(0)  # (M+F, levels)
             self.level_scale.copy_(counts.clamp(min=0.05))
             raw = self.raw(stats)
             self.mean.copy_(raw.mean(0))

@@ -14,16 +14,23 @@ from epcli.model.motif_sites import SiteLayout
 def feature_names(cfg: ModelConfig) -> tuple[list[str], list[str]]:
     """IDs and names of the activity features: each motif's views, then the free filters.
 
-    A motif's log-odds view is its matrix ID and TF name (``MA0099.4``, ``FOS::JUN``); its
-    consensus views add the site model and mismatch allowance (``MA0099.4/c1``, ``FOS::JUN
-    [consensus, <=1 mismatch]``; a core site model: ``MA0099.4/k8c0``, ``FOS::JUN [core 8
-    bp, <=0 mismatches]``); free filters are ``free1``, ``free2``, ...
+    A motif's (blended) log-odds view is its matrix ID and TF name (``MA0099.4``,
+    ``FOS::JUN``); a layout with a view per level names the level (``MA0099.4/s85``,
+    ``FOS::JUN [log-odds >= 0.85]``); consensus views add the site model and mismatch
+    allowance (``MA0099.4/c1``, ``FOS::JUN [consensus, <=1 mismatch]``; a core site model:
+    ``MA0099.4/k8c0``, ``FOS::JUN [core 8 bp, <=0 mismatches]``); free filters are
+    ``free1``, ``free2``, ...
     """
     ids, names = [], []
     layout = SiteLayout(cfg.motif_sites)
     for i, n in zip(cfg.motif_ids or [], cfg.motif_names or [], strict=True):
-        ids.append(i)
-        names.append(n)
+        if layout.level_views:
+            for lv in layout.levels:
+                ids.append(f"{i}/s{round(lv * 100)}")
+                names.append(f"{n} [log-odds >= {lv:g}]")
+        else:
+            ids.append(i)
+            names.append(n)
         for site, core, allow in layout.models:
             for t in allow:
                 ids.append(f"{i}/c{t}" if core is None else f"{i}/k{core}c{t}")

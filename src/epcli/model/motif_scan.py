@@ -17,14 +17,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from epcli.model.encoder import one_hot, reverse_complement
-from epcli.model.motif_sites import DEFAULT_SITES, LEVELS, SiteLayout
+from epcli.model.motif_sites import DEFAULT_SITES, SiteLayout
 
 #: Softness (relative-score units) of the gradient of a hit when the PWMs are fine-tuned.
 BETA = 0.02
 
 
-#: Levels of the free filters (their scores are in learned units).
-FREE_LEVELS: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0)
+#: Range of the levels of the free filters (their scores are in learned units): as many
+#: levels as the layout's log-odds levels, evenly spaced over it.
+FREE_LEVEL_RANGE: tuple[float, float] = (0.0, 3.0)
 
 
 #: Resolution (bp) of hit counting: the best site of each run of RES start positions counts
@@ -356,7 +357,7 @@ class MotifScanner(nn.Module):
         -------
         torch.Tensor, shape (N, M, n_stats, B)
             Hits (:func:`hit_counts`: runs of :data:`RES` start positions whose best site
-            reaches the level) at each of :data:`LEVELS`; consensus hits (runs of RES
+            reaches the level) at each of the layout's levels; consensus hits (runs of RES
             positions whose best site has at most that many mismatches) of each site model
             at each of its allowances (the scanner's ``layout``); then the best relative score
             ``rel = (s - s_min) / (s_max - s_min)`` in the ring.
@@ -369,6 +370,7 @@ class MotifScanner(nn.Module):
 
     def _pwm_stats_into(self, out: torch.Tensor, x: torch.Tensor, plan) -> None:
         length = x.shape[-1]
+        levels = self.layout.levels
         buckets = self._buckets(None if plan is None else plan[:, 0])
         site_buckets = [
             self._buckets(None if plan is None else plan[:, 1 + s], n)
@@ -389,11 +391,11 @@ class MotifScanner(nn.Module):
             rel = (s - lo[None, :, None]) / (hi - lo).clamp(min=1e-6)[None, :, None]
             ring = (s.shape[-1], k, length, self.n_bins, RES)
             # hit counts per ring as one product with the 0/1 ring matrix (exact: 0/1 sums)
-            hits = torch.stack(hit_counts(rel, LEVELS, BETA), dim=2)  # (N, C, levels, P)
-            out[:, sel, : len(LEVELS)] = hits @ _ring_matrix(*ring).to(hits)
+            hits = torch.stack(hit_counts(rel, levels, BETA), dim=2)  # (N, C, levels, P)
+            out[:, sel, : len(levels)] = hits @ _ring_matrix(*ring).to(hits)
             out[:, sel, -1] = _ring_reduce(rel, _ring_bounds(*ring), "max")
         with torch.no_grad():  # consensus matches are counts of fixed matrices
-            first = len(LEVELS)
+            first = len(levels)
             for site, (_, _, allow) in enumerate(self.layout.models):
                 for sel, k in site_buckets[site]:
                     if length < k:
@@ -408,8 +410,9 @@ class MotifScanner(nn.Module):
     def free_stats(self, x: torch.Tensor) -> torch.Tensor:
         """Per-ring statistics of the free filters: (N, 4, L) -> (N, F, n_stats, B).
 
-        Soft counts ``sum sigmoid(s - level)`` at :data:`FREE_LEVELS` (the filters learn their
-        own scale), zeros in the consensus channels, then the ring's best ``sigmoid(s)``.
+        Soft counts ``sum sigmoid(s - level)`` at as many levels as the layout's log-odds
+        levels, evenly spaced over :data:`FREE_LEVEL_RANGE` (the filters learn their own
+        scale), zeros in the consensus channels, then the ring's best ``sigmoid(s)``.
         """
         n, _, length = x.shape
         k = self.free.shape[-1]
@@ -417,7 +420,8 @@ class MotifScanner(nn.Module):
             return x.new_zeros(n, self.free.shape[0], self.layout.n_stats, self.n_bins)
         s = strand_max(x, self.free)
         bounds = _ring_bounds(s.shape[-1], k, length, self.n_bins)
-        parts = [_ring_reduce(torch.sigmoid(s - lv), bounds, "sum") for lv in FREE_LEVELS]
+        free_levels = np.linspace(*FREE_LEVEL_RANGE, len(self.layout.levels))
+        parts = [_ring_reduce(torch.sigmoid(s - float(lv)), bounds, "sum") for lv in free_levels]
         parts += [parts[0].new_zeros(parts[0].shape)] * self.layout.n_counts
         parts.append(_ring_reduce(torch.sigmoid(s), bounds, "max"))
         return torch.stack(parts, dim=-2)

@@ -14,8 +14,17 @@ from epcli.core.schema import MOTIF_SITE_SETS
 
 #: Relative-score levels (fraction of the way from a motif's lowest to its highest possible
 #: score) at which hits are counted. 0.95 is about a consensus match, each mismatch of a
-#: typical 10-15 bp matrix costs about 0.05-0.1.
+#: typical 10-15 bp matrix costs about 0.05-0.1. Site sets before ``levels+cores`` count
+#: these and blend them into one log-odds view per matrix.
 LEVELS: tuple[float, ...] = (0.7, 0.8, 0.875, 0.95)
+
+#: Levels of the ``levels+cores`` set, each its own view. A scanner that calls a site where
+#: the score passes a threshold (FIMO, HOMER) counts at one level per matrix, which a blend
+#: of levels describes poorly: on a rule whose sites are PWM score hits, a planted TF's site
+#: count correlated 0.65 on average with the blend of :data:`LEVELS`, 0.82 with the best of
+#: these six levels and 0.87 with the best of a 0.025 grid (``benchmarks/level_views.py``,
+#: docs/benchmarks.md).
+FINE_LEVELS: tuple[float, ...] = (0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 
 
 #: Mismatch allowances of the matrix's whole IUPAC consensus (a second site model beside
@@ -36,6 +45,11 @@ SiteModel = tuple[str, "int | None", tuple[int, ...]]
 #: default since 2026-12): also its 5 most informative positions (exact), for five-letter
 #: sites such as the CCAAT box: +0.012 zero-shot and +0.013 at 64 shots on the development
 #: rule, +-0.001 on the JASPAR rule, for a warm start about a fifth longer.
+#: ``levels+cores``: the same consensus models, and one log-odds view per level of
+#: :data:`FINE_LEVELS` instead of a blend of :data:`LEVELS`. On a rule whose sites are PWM
+#: score hits it raised zero-shot AUPR from 0.442 to 0.520; on the consensus rules it moved
+#: nothing by more than 0.005, but on the bundled example (468 windows) an unseen cell's
+#: adapted AUPR fell from 0.521 to 0.467, so it is not the default (docs/benchmarks.md).
 SITE_SETS: dict[str, tuple[SiteModel, ...]] = {
     "consensus": (("consensus", None, CONS_MM),),
     "consensus+core": (
@@ -50,7 +64,17 @@ SITE_SETS: dict[str, tuple[SiteModel, ...]] = {
         ("core 5 bp", 5, (0,)),
     ),
 }
-assert set(SITE_SETS) == set(MOTIF_SITE_SETS)
+SITE_SETS["levels+cores"] = SITE_SETS["consensus+cores"]
+
+#: The log-odds levels of each site set, and whether each level is a view of its own (else
+#: one view blends them with learned per-matrix weights).
+LEVEL_SETS: dict[str, tuple[tuple[float, ...], bool]] = {
+    "levels+cores": (FINE_LEVELS, True),
+    "consensus+cores": (LEVELS, False),
+    "consensus+core": (LEVELS, False),
+    "consensus": (LEVELS, False),
+}
+assert set(SITE_SETS) == set(MOTIF_SITE_SETS) == set(LEVEL_SETS)
 #: The default site model set of new models.
 DEFAULT_SITES = MOTIF_SITE_SETS[0]
 
@@ -66,13 +90,19 @@ class SiteLayout:
     Attributes
     ----------
     models : tuple of SiteModel
+    levels : tuple of float
+        Relative log-odds levels at which hits are counted (:data:`LEVEL_SETS`).
+    level_views : bool
+        Each level is a view of its own; otherwise one view blends them.
     n_counts : int
         Count channels (one per model and allowance).
     n_stats : int
-        Statistics per motif and ring: hits at each of :data:`LEVELS`, the count channels,
+        Statistics per motif and ring: hits at each of :attr:`levels`, the count channels,
         then the best relative log-odds score.
+    n_level_views : int
+        Log-odds views per motif: ``len(levels)`` or 1.
     views : int
-        Activity features per motif: the log-odds view, then one per count channel.
+        Activity features per motif: the log-odds view(s), then one per count channel.
     n_scans : int
         Scans of each matrix: its log-odds matrix (scan 0), then each site model's consensus.
     view_scan : tuple of int, length ``views``
@@ -84,16 +114,22 @@ class SiteLayout:
             raise ValueError(f"unknown site model set {name!r}; choose one of {list(SITE_SETS)}")
         self.name = name
         self.models = SITE_SETS[name]
+        self.levels, self.level_views = LEVEL_SETS[name]
         self.n_counts = sum(len(mm) for _, _, mm in self.models)
-        self.n_stats = len(LEVELS) + self.n_counts + 1
-        self.views = 1 + self.n_counts
+        self.n_stats = len(self.levels) + self.n_counts + 1
+        self.n_level_views = len(self.levels) if self.level_views else 1
+        self.views = self.n_level_views + self.n_counts
         self.n_scans = 1 + len(self.models)
-        self.view_scan = (0,) + tuple(1 + s for s, (_, _, mm) in enumerate(self.models) for _ in mm)
+        self.view_scan = (0,) * self.n_level_views + tuple(
+            1 + s for s, (_, _, mm) in enumerate(self.models) for _ in mm
+        )
 
 
 #: The default layout, and its shapes (for readers and tests of default models).
 DEFAULT_LAYOUT = SiteLayout(DEFAULT_SITES)
 SITE_MODELS = DEFAULT_LAYOUT.models
+DEFAULT_LEVELS = DEFAULT_LAYOUT.levels
+N_LEVEL_VIEWS = DEFAULT_LAYOUT.n_level_views
 N_COUNTS = DEFAULT_LAYOUT.n_counts
 N_STATS = DEFAULT_LAYOUT.n_stats
 VIEWS = DEFAULT_LAYOUT.views
