@@ -98,8 +98,9 @@ def test_chain_adapt_predict_evaluate(cli, trained, tmp_path):
     assert p["cell"] == "U1" and p["shots"] == len(support)
     assert p["n_pos"] == int(support["label"].sum())
     # 6 motifs x 8 views (log-odds; whole consensus at 0, 1, 2 mismatches; 8 bp core at 0, 1;
-    # 6 and 5 bp cores at 0) + 2 free filters
-    assert len(p["prototype"]) == 2 and len(p["prototype"][0]) == 6 * 8 + 2
+    # 6 and 5 bp cores at 0) + 2 free filters; 13 views with one per log-odds level
+    views = {"consensus+cores": 8, "levels+cores": 13}[resolved["model"]["motif_sites"]]
+    assert len(p["prototype"]) == 2 and len(p["prototype"][0]) == 6 * views + 2
 
     scored = tmp_path / "scored.bedpe"
     r = cli(
@@ -126,6 +127,27 @@ def test_chain_adapt_predict_evaluate(cli, trained, tmp_path):
     row = t[t.cell == "U1"].iloc[0]
     assert row["n"] == len(inp) and row["n_pos"] == int(inp["label"].sum())
     assert row["aupr"] == pytest.approx(average_precision_score(inp["label"], prob), abs=1e-4)
+
+
+def test_training_chooses_the_site_set_on_the_held_out_block(trained):
+    """The default ``motif_sites = "auto"``: both site sets' penalty paths are fitted, the
+    richer set is kept only when it beats the simpler one by the margin, and the saved config
+    names the set kept (never "auto"), so that predict rebuilds the same model."""
+    from epcli.core.schema import AUTO_SITE_CHOICES
+    from epcli.train.motif_setup import SITE_MARGIN
+
+    model = trained / "model"
+    card = json.loads((model / "model_card.json").read_text())
+    sites = card["warm_start"]["site_sets"]
+    best = sites["best_heldout_aupr"]
+    assert list(best) == list(AUTO_SITE_CHOICES)
+    simple, rich = (best[s] for s in AUTO_SITE_CHOICES)
+    expected = AUTO_SITE_CHOICES[1] if rich > simple + SITE_MARGIN else AUTO_SITE_CHOICES[0]
+    assert sites["kept"] == expected
+    saved = json.loads((model / "config.json").read_text())["model"]["motif_sites"]
+    assert saved == sites["kept"]
+    kept_path = max(r["heldout_aupr"] for r in card["warm_start"]["path"])
+    assert kept_path == pytest.approx(best[sites["kept"]], abs=1e-4)
 
 
 def test_explain_lists_motif_contributions_per_pair(cli, trained, tmp_path):

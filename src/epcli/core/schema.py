@@ -111,6 +111,12 @@ MOTIF_KINDS = tuple(k for k, v in MODEL_KINDS.items() if v.motifs and v.torch)
 #: the choice existed).
 MOTIF_SITE_SETS = ("consensus+cores", "levels+cores", "consensus+core", "consensus")
 LEGACY_MOTIF_SITES = "consensus"
+#: ``model.motif_sites`` of a new model by default: training fits the warm start's penalty
+#: path with each set of :data:`AUTO_SITE_CHOICES` and keeps the one whose held-out block
+#: AUPR is best (the first unless another beats it by a margin); a saved model names the set
+#: it was trained with, and a model built without training gets the first.
+AUTO_MOTIF_SITES = "auto"
+AUTO_SITE_CHOICES = ("consensus+cores", "levels+cores")
 
 
 def saved_model_config(d: dict) -> dict:

@@ -9,7 +9,13 @@ from typing import Any
 
 from epcli.core.checks import check_type
 from epcli.core.errors import EpcliError
-from epcli.core.schema import MOTIF_KINDS, MOTIF_SITE_SETS, PROTOTYPE_KINDS, TORCH_KINDS
+from epcli.core.schema import (
+    AUTO_MOTIF_SITES,
+    MOTIF_KINDS,
+    MOTIF_SITE_SETS,
+    PROTOTYPE_KINDS,
+    TORCH_KINDS,
+)
 
 #: Torch model kinds :func:`build_model` knows: ``prism`` is the motif-grounded model (the
 #: default), ``prism-scratch`` the same U_I - R_E design over a from-scratch convolution and
@@ -83,7 +89,9 @@ class ModelConfig:
         Rings of distance from the window centre over which hits are pooled with learned
         positional weights.
     motif_sites : str
-        How sites are counted: ``consensus+cores`` (the default: hits at four relative
+        How sites are counted: ``auto`` (the default: training chooses ``consensus+cores`` or
+        ``levels+cores`` by the warm start's held-out block AUPR, and the saved config names
+        the choice), ``consensus+cores`` (hits at four relative
         log-odds levels blended into one feature, and each matrix's whole IUPAC consensus at
         0-2 mismatches and its most informative 8, 6 and 5 bp cores), ``levels+cores`` (the
         same consensus models, and hits at six log-odds levels, each a feature of its own:
@@ -134,7 +142,7 @@ class ModelConfig:
     motif_checksum: str | None = None
     motif_width: int = 0
     motif_bins: int = 4
-    motif_sites: str = "consensus+cores"
+    motif_sites: str = AUTO_MOTIF_SITES
     motif_finetune: bool = False
     use_motif_prior: bool = True
     n_free_filters: int = 4
@@ -201,8 +209,8 @@ class ModelConfig:
             raise bad("re_bound", "a finite number > 0")
         if self.motif_bins < 1:
             raise bad("motif_bins", "an integer >= 1")
-        if self.motif_sites not in MOTIF_SITE_SETS:
-            raise bad("motif_sites", "one of " + ", ".join(MOTIF_SITE_SETS))
+        if self.motif_sites not in (AUTO_MOTIF_SITES, *MOTIF_SITE_SETS):
+            raise bad("motif_sites", "one of " + ", ".join((AUTO_MOTIF_SITES, *MOTIF_SITE_SETS)))
         if self.motif_width < 0 or self.motif_cache_mb < 0 or self.n_free_filters < 0:
             raise bad("motif_width", "motif_width, motif_cache_mb, n_free_filters >= 0")
         if self.free_filter_len < 1 or self.interaction_rank < 1:

@@ -38,10 +38,13 @@ Every score decomposes into named parts (:meth:`MotifPrismModel.contributions`).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from torch import nn
 
+from epcli.core.schema import AUTO_MOTIF_SITES, AUTO_SITE_CHOICES
 from epcli.model.config import ModelConfig
 from epcli.model.encoder import as_codes
 from epcli.model.motif_activity import MotifActivity
@@ -78,6 +81,8 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
+        if cfg.motif_sites == AUTO_MOTIF_SITES:  # training chooses; built directly: the first
+            cfg = dataclasses.replace(cfg, motif_sites=AUTO_SITE_CHOICES[0])
         self.cfg = cfg
         m = len(cfg.motif_ids or [])
         self.scanner = MotifScanner(

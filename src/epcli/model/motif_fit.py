@@ -246,6 +246,81 @@ def _penalty_path(model, se, sp, pf: Pairs, ph: Pairs, base: float, log) -> list
     return out
 
 
+@dataclass
+class PathFit:
+    """The first step of :func:`warm_start` (:func:`penalty_path`), kept so that training can
+    compare models (site sets) on it before finishing the warm start of one.
+
+    Attributes
+    ----------
+    se, sp : torch.Tensor
+        Scan statistics of the enhancer and promoter windows.
+    path : list of dict
+        Per penalty: ``sparsity``, ``heldout_aupr``, ``active_motifs`` (empty without a
+        held-out block with both classes, or with ``cfg.sparsity == 0``).
+    """
+
+    se: torch.Tensor
+    sp: torch.Tensor
+    path: list[dict]
+
+    @property
+    def best_aupr(self) -> float:
+        """The path's best held-out block AUPR (NaN without a path)."""
+        return max((r["heldout_aupr"] for r in self.path), default=float("nan"))
+
+
+def _pairs_of(enh_idx, pro_idx, log_dist, labels) -> Callable[[np.ndarray], Pairs]:
+    def pairs(rows: np.ndarray) -> Pairs:
+        return Pairs(
+            torch.as_tensor(enh_idx[rows], dtype=torch.long),
+            torch.as_tensor(pro_idx[rows], dtype=torch.long),
+            torch.as_tensor(log_dist[rows], dtype=torch.float32),
+            torch.as_tensor(labels[rows], dtype=torch.float32),
+        )
+
+    return pairs
+
+
+def penalty_path(
+    model,
+    enh_codes: np.ndarray,
+    pro_codes: np.ndarray,
+    enh_idx: np.ndarray,
+    pro_idx: np.ndarray,
+    log_dist: np.ndarray,
+    labels: np.ndarray,
+    block: np.ndarray,
+    log: Callable[[str], None] | None = None,
+    episode_only: np.ndarray | None = None,
+) -> PathFit:
+    """Scan the windows once, standardise, and fit U_I at each penalty of the path on the
+    pairs outside ``block``, scoring the block (steps 1-2 of :func:`warm_start`; the same
+    parameters).
+
+    Returns
+    -------
+    PathFit
+    """
+    log = log or (lambda _m: None)
+    with torch.no_grad():  # gates are set from the cells at the end (_init_cell_prior)
+        model.gate.zero_()
+    fitted = np.ones(labels.size, bool) if episode_only is None else ~np.asarray(episode_only)
+    se = model.scan_stats(enh_codes)
+    sp = model.scan_stats(pro_codes)
+    model.fit_normalization(
+        se[torch.as_tensor(np.unique(enh_idx[fitted]))],
+        sp[torch.as_tensor(np.unique(pro_idx[fitted]))],
+    )
+    pairs = _pairs_of(enh_idx, pro_idx, log_dist, labels)
+    fit_rows, held = np.flatnonzero(~block & fitted), np.flatnonzero(block & fitted)
+    model.train()
+    path: list[dict] = []
+    if held.size and 0 < labels[held].sum() < held.size and model.cfg.sparsity > 0:
+        path = _penalty_path(model, se, sp, pairs(fit_rows), pairs(held), model.cfg.sparsity, log)
+    return PathFit(se, sp, path)
+
+
 def warm_start(
     model,
     enh_codes: np.ndarray,
@@ -258,6 +333,7 @@ def warm_start(
     block: np.ndarray,
     log: Callable[[str], None] | None = None,
     episode_only: np.ndarray | None = None,
+    pre: PathFit | None = None,
 ) -> WarmStartResult:
     """Fit U_I full-batch with a chosen L1 penalty, and initialise the R_E gates.
 
@@ -282,37 +358,35 @@ def warm_start(
         penalty); their cells are adapted to in the simulated episodes that choose the
         R_E prior's strengths (supports outside ``block``, queries inside it), each from the
         prior of the fitted cells, and their deviations join the final prior's.
+    pre : PathFit, optional
+        :func:`penalty_path` of this model on these data, when already run.
 
     Returns
     -------
     WarmStartResult
     """
     log = log or (lambda _m: None)
-    with torch.no_grad():  # gates are set from the cells at the end (_init_cell_prior)
-        model.gate.zero_()
-    fitted = np.ones(labels.size, bool) if episode_only is None else ~np.asarray(episode_only)
-    se = model.scan_stats(enh_codes)
-    sp = model.scan_stats(pro_codes)
-    model.fit_normalization(
-        se[torch.as_tensor(np.unique(enh_idx[fitted]))],
-        sp[torch.as_tensor(np.unique(pro_idx[fitted]))],
-    )
-
-    def pairs(rows: np.ndarray) -> Pairs:
-        return Pairs(
-            torch.as_tensor(enh_idx[rows], dtype=torch.long),
-            torch.as_tensor(pro_idx[rows], dtype=torch.long),
-            torch.as_tensor(log_dist[rows], dtype=torch.float32),
-            torch.as_tensor(labels[rows], dtype=torch.float32),
+    if pre is None:
+        pre = penalty_path(
+            model,
+            enh_codes,
+            pro_codes,
+            enh_idx,
+            pro_idx,
+            log_dist,
+            labels,
+            block,
+            log,
+            episode_only,
         )
-
+    se, sp = pre.se, pre.sp
+    fitted = np.ones(labels.size, bool) if episode_only is None else ~np.asarray(episode_only)
+    pairs = _pairs_of(enh_idx, pro_idx, log_dist, labels)
     fit_rows, held = np.flatnonzero(~block & fitted), np.flatnonzero(block & fitted)
-    base = model.cfg.sparsity
-    result = WarmStartResult(sparsity=base)
+    result = WarmStartResult(sparsity=model.cfg.sparsity, path=pre.path)
     model.train()
-    if held.size and 0 < labels[held].sum() < held.size and base > 0:
-        result.path = _penalty_path(model, se, sp, pairs(fit_rows), pairs(held), base, log)
-        top = max(r["heldout_aupr"] for r in result.path)
+    if result.path:
+        top = pre.best_aupr
         near = [r for r in result.path if r["heldout_aupr"] >= top - SPARSE_TOL]
         # fewest motifs (with a converged fit, the strongest penalty; kept in case of ties)
         result.sparsity = min(near, key=lambda r: (r["active_motifs"], -r["sparsity"]))["sparsity"]

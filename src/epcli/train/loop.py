@@ -18,7 +18,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from epcli.core.arrays import PairData
-from epcli.core.schema import PROTOTYPE_KINDS
+from epcli.core.schema import AUTO_MOTIF_SITES, PROTOTYPE_KINDS
 from epcli.inference.device import resolve_device
 from epcli.io.modeldir import save_model_dir
 from epcli.model.config import ModelConfig
@@ -228,8 +228,14 @@ def _build(ctx: LoopContext, mcfg: ModelConfig, builder) -> tuple[Any, ModelConf
     if hasattr(model, "prune_scan"):
         model.prune_scan = False  # every motif until training ends (the active set changes)
     if hasattr(model, "fit_normalization") and ctx.target.resume_dir is None:
-        warm = prepare_motif_model(
-            model, ctx.data, ctx.split.train_rows, ctx.log, ctx.split.adapt_rows
+        model, warm = prepare_motif_model(
+            model,
+            ctx.data,
+            ctx.split.train_rows,
+            ctx.log,
+            ctx.split.adapt_rows,
+            builder=builder if mcfg.motif_sites == AUTO_MOTIF_SITES else None,
+            seed=ctx.cfg.seed,
         )
         model.cfg.sparsity = warm["sparsity"]
         mcfg = model.cfg
