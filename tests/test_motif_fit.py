@@ -137,3 +137,23 @@ def test_warm_start_fits_with_switched_off_terms():
             assert torch.count_nonzero(m.dist) == 0
         else:
             assert res.interaction_pairs == 0 and torch.count_nonzero(m.u) == 0
+
+
+def test_a_path_fitted_beforehand_gives_the_same_warm_start():
+    """Training compares site sets on :func:`penalty_path` and finishes the warm start of the
+    one it keeps from that path: the same result as a warm start that fits it itself."""
+    from epcli.model.motif_fit import penalty_path
+
+    enh, pro, ei, pi, ld, y, cells, block = _data()
+    m0, m1 = _model(), _model()
+    r0 = warm_start(m0, enh, pro, ei, pi, ld, y, cells, block)
+    pre = penalty_path(m1, enh, pro, ei, pi, ld, y, block)
+    assert pre.path == r0.path and pre.best_aupr == max(r["heldout_aupr"] for r in r0.path)
+    r1 = warm_start(m1, enh, pro, ei, pi, ld, y, cells, block, pre=pre)
+    assert (r1.sparsity, r1.active_motifs, r1.re_prior) == (
+        r0.sparsity,
+        r0.active_motifs,
+        r0.re_prior,
+    )
+    for name in ("bias", "w_e", "w_p", "dist", "u", "v", "gate", "motif_sd"):
+        torch.testing.assert_close(getattr(m0, name), getattr(m1, name), msg=name)

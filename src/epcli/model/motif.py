@@ -44,13 +44,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from epcli.core.schema import AUTO_MOTIF_SITES, AUTO_SITE_CHOICES
+from epcli.core.schema import AUTO_MOTIF_SITES
 from epcli.model.config import ModelConfig
 from epcli.model.encoder import as_codes
 from epcli.model.motif_activity import MotifActivity
 from epcli.model.motif_adapt import direction_prototype, fit_direction
 from epcli.model.motif_scan import MotifScanner
-from epcli.model.motif_sites import scan_plan
+from epcli.model.motif_sites import DEFAULT_SITES, scan_plan
 from epcli.model.prism import PrototypeMixin, init_prototype_params
 
 #: Centre of the distance term: log10(1 + d/1000) = 2 at d ~ 100 kb.
@@ -82,7 +82,7 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         if cfg.motif_sites == AUTO_MOTIF_SITES:  # training chooses; built directly: the first
-            cfg = dataclasses.replace(cfg, motif_sites=AUTO_SITE_CHOICES[0])
+            cfg = dataclasses.replace(cfg, motif_sites=DEFAULT_SITES)
         self.cfg = cfg
         m = len(cfg.motif_ids or [])
         self.scanner = MotifScanner(

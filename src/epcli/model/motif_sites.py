@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from epcli.core.schema import MOTIF_SITE_SETS
+from epcli.core.schema import AUTO_SITE_CHOICES, MOTIF_SITE_SETS
 
 #: Relative-score levels (fraction of the way from a motif's lowest to its highest possible
 #: score) at which hits are counted. 0.95 is about a consensus match, each mismatch of a
@@ -41,15 +41,16 @@ SiteModel = tuple[str, "int | None", tuple[int, ...]]
 #: of its most informative 8 positions (0 and 1 mismatches) and 6 positions (0),
 #: :meth:`epcli.motifs.pwm.Motif.iupac`, for sites written as a short core such as TEAD's
 #: CATTCC: on the development rule it raised zero-shot AUPR by 0.05 and 64-shot by 0.06, on
-#: the JASPAR rule it cost 0.01 and 0.02 (docs/benchmarks.md). ``consensus+cores`` (the
-#: default since 2026-12): also its 5 most informative positions (exact), for five-letter
-#: sites such as the CCAAT box: +0.012 zero-shot and +0.013 at 64 shots on the development
-#: rule, +-0.001 on the JASPAR rule, for a warm start about a fifth longer.
+#: the JASPAR rule it cost 0.01 and 0.02 (docs/benchmarks.md). ``consensus+cores`` (what a
+#: model built without training counts): also its 5 most informative positions (exact),
+#: for five-letter sites such as the CCAAT box: +0.012 zero-shot and +0.013 at 64 shots on
+#: the development rule, +-0.001 on the JASPAR rule, for a warm start about a fifth longer.
 #: ``levels+cores``: the same consensus models, and one log-odds view per level of
 #: :data:`FINE_LEVELS` instead of a blend of :data:`LEVELS`. On a rule whose sites are PWM
 #: score hits it raised zero-shot AUPR from 0.442 to 0.520; on the consensus rules it moved
 #: nothing by more than 0.005, but on the bundled example (468 windows) an unseen cell's
-#: adapted AUPR fell from 0.521 to 0.467, so it is not the default (docs/benchmarks.md).
+#: adapted AUPR fell from 0.521 to 0.467. So training chooses between the two by default
+#: (``auto``: :func:`epcli.train.motif_setup.prepare_motif_model`; docs/benchmarks.md).
 SITE_SETS: dict[str, tuple[SiteModel, ...]] = {
     "consensus": (("consensus", None, CONS_MM),),
     "consensus+core": (
@@ -75,8 +76,8 @@ LEVEL_SETS: dict[str, tuple[tuple[float, ...], bool]] = {
     "consensus": (LEVELS, False),
 }
 assert set(SITE_SETS) == set(MOTIF_SITE_SETS) == set(LEVEL_SETS)
-#: The default site model set of new models.
-DEFAULT_SITES = MOTIF_SITE_SETS[0]
+#: The site model set of a model built without training (training chooses by default).
+DEFAULT_SITES = AUTO_SITE_CHOICES[0]
 
 
 class SiteLayout:
