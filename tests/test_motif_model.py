@@ -387,3 +387,28 @@ def test_ablation_restores_weights_and_top_motifs_are_ordered():
     proto[1, 0] = -1.0
     fav, dis = prototype_tfs(m, proto, reference=np.zeros_like(proto))
     assert fav[0]["name"] == "FOS::JUN" and dis[0]["name"] == "CREB1"
+
+
+def test_a_second_site_set_reuses_the_first_sets_consensus_counts_exactly():
+    """Training compares two site sets that count the same consensus models: the second
+    scans only the log-odds matrices and copies the counts, which must equal its full scan."""
+    from epcli.model.motif_sites import SiteLayout, site_matrices
+
+    enh, _, _ = batch(n=12)
+    w, lengths, _ = TINY.log_odds_tensor()
+    models = {}
+    for sites in ("consensus+cores", "levels+cores"):
+        models[sites] = motif_model(motif_sites=sites)
+        models[sites].set_motifs(w, lengths, site_matrices(TINY, SiteLayout(sites)))
+    first, second = models["consensus+cores"], models["levels+cores"]
+    stats = first.scan_stats(enh)
+    shared = second.rescan_levels(enh, stats, first.scanner.layout)  # before any full scan
+    full = second.scan_stats(enh)
+    assert shared.shape == full.shape and torch.equal(shared, full)
+    layout = second.scanner.layout
+    counts = full[:, : len(TINY), len(layout.levels) : len(layout.levels) + layout.n_counts]
+    assert counts.sum() > 0  # the planted sites are counted: the copy carries them
+    # a set with other consensus models is scanned in full
+    other = motif_model(motif_sites="consensus")
+    other.set_motifs(w, lengths, site_matrices(TINY, SiteLayout("consensus")))
+    assert torch.equal(other.rescan_levels(enh, stats, first.scanner.layout), other.scan_stats(enh))

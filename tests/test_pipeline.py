@@ -150,6 +150,34 @@ def test_training_chooses_the_site_set_on_the_held_out_block(trained):
     assert kept_path == pytest.approx(best[sites["kept"]], abs=1e-4)
 
 
+def test_a_config_naming_the_kept_site_set_trains_the_same_model(trained, tmp_path):
+    """Training that names the set ``auto`` kept fits the same warm start; when that set is
+    the first, the other set's model and path leave the random state alone, so the weights
+    are the very ones (the old default's figures stand where ``auto`` keeps it)."""
+    from epcli.cli import main
+    from epcli.core.schema import AUTO_SITE_CHOICES
+
+    d = trained
+    auto = json.loads((d / "model" / "model_card.json").read_text())["warm_start"]
+    kept = auto["site_sets"]["kept"]
+    cfg = json.loads(json.dumps(TINY_CONFIG))
+    cfg["model"]["motif_sites"] = kept
+    (tmp_path / "named.json").write_text(json.dumps(cfg))
+    with pytest.raises(SystemExit) as exc:
+        main(
+            [str(x) for x in ("train", d / "train.h5", "-o", tmp_path / "m", "--config",
+                              tmp_path / "named.json", "--seed", 3)]
+        )  # fmt: skip
+    assert exc.value.code in (0, None)
+    named = json.loads((tmp_path / "m" / "model_card.json").read_text())["warm_start"]
+    assert "site_sets" not in named  # nothing to choose
+    for key in ("path", "sparsity", "active_motifs", "interaction_pairs", "re_prior"):
+        assert named[key] == auto[key], key
+    if kept == AUTO_SITE_CHOICES[0]:
+        w = (tmp_path / "m" / "weights.pt").read_bytes()
+        assert w == (d / "model" / "weights.pt").read_bytes()
+
+
 def test_explain_lists_motif_contributions_per_pair(cli, trained, tmp_path):
     from epcli.explain import EXPLAIN_COLUMNS
 

@@ -293,10 +293,11 @@ def penalty_path(
     block: np.ndarray,
     log: Callable[[str], None] | None = None,
     episode_only: np.ndarray | None = None,
+    stats: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> PathFit:
     """Scan the windows once, standardise, and fit U_I at each penalty of the path on the
     pairs outside ``block``, scoring the block (steps 1-2 of :func:`warm_start`; the same
-    parameters).
+    parameters; ``stats``: the windows' scan statistics when already computed).
 
     Returns
     -------
@@ -306,8 +307,7 @@ def penalty_path(
     with torch.no_grad():  # gates are set from the cells at the end (_init_cell_prior)
         model.gate.zero_()
     fitted = np.ones(labels.size, bool) if episode_only is None else ~np.asarray(episode_only)
-    se = model.scan_stats(enh_codes)
-    sp = model.scan_stats(pro_codes)
+    se, sp = stats or (model.scan_stats(enh_codes), model.scan_stats(pro_codes))
     model.fit_normalization(
         se[torch.as_tensor(np.unique(enh_idx[fitted]))],
         sp[torch.as_tensor(np.unique(pro_idx[fitted]))],

@@ -3,12 +3,14 @@ full-batch warm start of U_I on the training windows, scanned once."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from epcli.core.arrays import PairData, log_distance
 from epcli.core.schema import AUTO_SITE_CHOICES, MOTIF_KINDS, saved_model_config
@@ -67,14 +69,14 @@ def motif_builder(mcfg, resume_dir: Path | None, log: Log, build_model):
             "frozen."
         )
     weights, lengths, _ = ms.log_odds_tensor()
-    consensus: dict[str, Any] = {}  # per site set, built once
+    consensus: dict[tuple, Any] = {}  # per set of consensus site models, built once
 
     def builder(cfg, seed=None):
         model = build_model(cfg, seed=seed)
-        sites = model.cfg.motif_sites  # "auto" resolved
-        if sites not in consensus:
-            consensus[sites] = site_matrices(ms, SiteLayout(sites))
-        model.set_motifs(weights, lengths, consensus[sites])
+        layout = SiteLayout(model.cfg.motif_sites)  # "auto" resolved
+        if layout.models not in consensus:
+            consensus[layout.models] = site_matrices(ms, layout)
+        model.set_motifs(weights, lengths, consensus[layout.models])
         return model
 
     return mcfg, builder
@@ -171,11 +173,24 @@ def _choose_sites(model, args, block, episode_only, log: Log, builder, seed):
     device = next(model.parameters()).device
     fits = []
     for i, sites in enumerate(AUTO_SITE_CHOICES):
-        cand = model if i == 0 else builder(dataclasses.replace(model.cfg, motif_sites=sites), seed)
-        cand = cand.to(device)
-        cand.prune_scan = model.prune_scan
-        log(f"warm start: site set {sites}")
-        pre = penalty_path(cand, *args, block, log, episode_only)
+        # the other sets' models and paths leave the random state as it was, so that training
+        # that keeps the first set is the run a config naming that set makes
+        keep_rng = torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+        with keep_rng if i else contextlib.nullcontext():
+            cand, stats = model, None
+            if i:
+                cand = builder(dataclasses.replace(model.cfg, motif_sites=sites), seed)
+                cand = cand.to(device)
+                cand.prune_scan = model.prune_scan
+                # the consensus counts are the first set's: only the log-odds scan runs
+                first = fits[0][2]
+                layout = model.scanner.layout
+                stats = (
+                    cand.rescan_levels(args[0], first.se, layout),
+                    cand.rescan_levels(args[1], first.sp, layout),
+                )
+            log(f"warm start: site set {sites}")
+            pre = penalty_path(cand, *args, block, log, episode_only, stats=stats)
         if not pre.path:  # no held-out block to compare on: the first set
             return model, None, {}
         fits.append((sites, cand, pre))
