@@ -396,15 +396,18 @@ def test_a_second_site_set_reuses_the_first_sets_consensus_counts_exactly():
 
     enh, _, _ = batch(n=12)
     w, lengths, _ = TINY.log_odds_tensor()
-    models = {}
-    for sites in ("consensus+cores", "levels+cores"):
-        models[sites] = motif_model(motif_sites=sites)
-        models[sites].set_motifs(w, lengths, site_matrices(TINY, SiteLayout(sites)))
-    first, second = models["consensus+cores"], models["levels+cores"]
+    models = []
+    for sites in ("consensus+cores", "levels+cores", "levels+cores"):
+        models.append(motif_model(motif_sites=sites))
+        models[-1].set_motifs(w, lengths, site_matrices(TINY, SiteLayout(sites)))
+    first, second, fresh = models
     stats = first.scan_stats(enh)
-    shared = second.rescan_levels(enh, stats, first.scanner.layout)  # before any full scan
-    full = second.scan_stats(enh)
+    shared = second.rescan_levels(enh, stats, first.scanner.layout)
+    full = fresh.scan_stats(enh)
     assert shared.shape == full.shape and torch.equal(shared, full)
+    # ... and it is memoised as a full scan: training reads it back without scanning again
+    done = second.scanner.scans
+    assert torch.equal(second.scan_stats(enh), full) and second.scanner.scans == done
     layout = second.scanner.layout
     counts = full[:, : len(TINY), len(layout.levels) : len(layout.levels) + layout.n_counts]
     assert counts.sum() > 0  # the planted sites are counted: the copy carries them

@@ -177,6 +177,8 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
         out = self.scan_stats(codes, plan=plan)
         a, b, n = len(layout.levels), len(mine.levels), mine.n_counts
         out[:, :m, b : b + n] = stats[:, :m, a : a + n].to(out)
+        # as a full scan, so that training reads these windows from the memo, not a rescan
+        self.scanner.remember(as_codes(codes, self._device()), out[:, :m])
         return out
 
     def fit_normalization(self, enh_stats: torch.Tensor, pro_stats: torch.Tensor) -> None:

@@ -36,6 +36,9 @@ RES = 8
 #: Width of a motif length bucket: motifs are scanned in groups of similar length, each
 #: padded to its group's longest, instead of all padded to the longest motif.
 _BUCKET = 4
+#: Memo key prefix of a window's full scan (every scan of every motif); a planned scan's key
+#: starts with a digest of its plan.
+FULL_PLAN = b"\0" * 8
 
 
 @functools.lru_cache(maxsize=512)
@@ -445,7 +448,7 @@ class MotifScanner(nn.Module):
         plan = self.as_plan(subset)
         rows = None if plan is None else plan.cpu().any(1).nonzero().view(-1)
         host = codes.detach().to("cpu", torch.uint8).numpy()
-        full = b"\0" * 8
+        full = FULL_PLAN
         sig = full
         if plan is not None:
             sig = hashlib.blake2b(np.packbits(plan.cpu().numpy()).tobytes()).digest()[:8]
@@ -485,6 +488,17 @@ class MotifScanner(nn.Module):
             ]
         ).to(x.device)
         return torch.cat([pwm, free], dim=1)
+
+    def remember(self, codes: torch.Tensor, pwm: torch.Tensor) -> None:
+        """Memoise full PWM statistics of windows computed elsewhere: codes (N, L) and their
+        statistics (N, M, n_stats, B), as a full scan of those windows would store them."""
+        if not self._memo_on():
+            return
+        host = canonical_orientation(codes).detach().to("cpu", torch.uint8).numpy()
+        for row, st in zip(host, pwm, strict=True):
+            key = FULL_PLAN + hashlib.blake2b(row.tobytes(), digest_size=16).digest()
+            if key not in self._memo:
+                self._store(key, st.detach().to("cpu").contiguous())
 
     def _full(self, value: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
         """A memoised scan (M, S, B) or its planned rows (|rows|, S, B) -> (M, S, B)."""
