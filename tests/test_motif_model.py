@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from epcli.explain import top_contributions
+from epcli.model.encoder import one_hot
 from epcli.model.motif_read import ablated, prototype_tfs, top_motifs
 from epcli.model.motif_sites import N_LEVEL_VIEWS, VIEWS
 from epcli.model.registry import build_model
@@ -190,7 +191,9 @@ def test_a_saved_config_without_site_models_loads_as_the_whole_consensus_only():
     assert motif_model().act_e.n_out == len(TINY) * VIEWS + 2 and VIEWS == 8
 
 
-@pytest.mark.parametrize("sites, views", [("consensus+core", 7), ("levels+cores", 13)])
+@pytest.mark.parametrize(
+    "sites, views", [("consensus+core", 7), ("levels+cores", 13), ("rates+cores", 12)]
+)
 def test_a_model_saved_with_another_site_set_loads_with_its_own_views(sites, views):
     from epcli.model.config import ModelConfig
 
@@ -415,3 +418,34 @@ def test_a_second_site_set_reuses_the_first_sets_consensus_counts_exactly():
     other = motif_model(motif_sites="consensus")
     other.set_motifs(w, lengths, site_matrices(TINY, SiteLayout("consensus")))
     assert torch.equal(other.rescan_levels(enh, stats, first.scanner.layout), other.scan_stats(enh))
+
+
+def test_a_rates_model_counts_hits_at_its_matrices_own_levels():
+    from epcli.model.motif_read import feature_names
+    from epcli.model.motif_sites import RATES, rate_levels
+    from epcli.motifs import DEFAULT_BACKGROUND
+
+    enh, pro, ld = batch()
+    m = motif_model(motif_sites="rates+cores")
+    w = m.scanner.weight.detach().numpy()
+    lengths = m.scanner.lengths.numpy()
+    want = rate_levels(w, lengths, DEFAULT_BACKGROUND, RATES)
+    assert np.allclose(m.scanner.level_rel.numpy(), want)
+    assert not np.allclose(want, want[:1])  # each matrix its own levels
+    # the log-odds stats count hits where the best relative score reaches each matrix's level
+    stats = m.scanner.pwm_stats(one_hot(torch.as_tensor(enh, dtype=torch.long)))
+    ref = motif_model(motif_sites="levels+cores")
+    j = TINY.ids.index("MA0139.2")
+    with torch.no_grad():  # the same counts from a shared-level scanner at CTCF's own levels
+        ref.scanner.layout.levels = tuple(float(x) for x in want[j])
+        other = ref.scanner.pwm_stats(one_hot(torch.as_tensor(enh, dtype=torch.long)))
+    nl = len(RATES)
+    assert torch.equal(stats[:, j, :nl], other[:, j, :nl])
+    assert stats[:, j, :nl].sum() > 0
+    ids, names = feature_names(m.cfg)
+    assert ids[:2] == [f"{TINY.ids[0]}/r3e-03", f"{TINY.ids[0]}/r1e-03"]
+    assert names[0] == f"{TINY.names[0]} [hits at 0.003/bp]"
+    # saved and loaded, the levels come back with the weights
+    back = build_model(m.cfg, seed=3)
+    back.load_state_dict(m.state_dict(), strict=True)
+    assert torch.equal(back.scanner.level_rel, m.scanner.level_rel)

@@ -339,3 +339,42 @@ def test_levels_cores_gives_each_level_a_view_of_its_own():
     assert torch.allclose(
         raw[:, lay.views + nl : 2 * lay.views], torch.log1p(pooled[:, 1, nl : nl + 7])
     )
+
+
+def test_rate_levels_match_a_hand_computed_score_distribution():
+    from epcli.model.motif_sites import rate_levels
+
+    # two positions, one base +1 bit and the others -1: scores -2, 0, 2 with probabilities
+    # 9/16, 6/16, 1/16 under a uniform background; the score range is 4 bits
+    w = np.full((1, 4, 3), -1.0)
+    w[0, 0, 0] = w[0, 2, 1] = 1.0
+    w[0, :, 2] = 0.0  # padding past the motif's end
+    lv = rate_levels(w, np.array([2]), (0.25,) * 4, rates=(2 * 7 / 16, 2 / 16, 0.1))
+    # rate 7/8: P(score >= 0) = 7/16 <= rate / 2 -> score 0, halfway; rate 1/8: only the best
+    # score (1/16); rate 0.1: even the best score (1/16 > 0.05) is too frequent -> 1
+    # (each level half a 0.01-bit grid step below its score)
+    assert lv.shape == (1, 3) and np.allclose(lv[0], [0.49875, 0.99875, 1.0], atol=1e-6)
+    # a background rich in the favoured bases moves it: P(score >= 0) = 1 - 0.6^2 = 0.64 is
+    # above 7/16 now, and only the best score (0.4^2 = 0.16) is rare enough
+    bg = (0.4, 0.1, 0.4, 0.1)
+    assert rate_levels(w, np.array([2]), bg, rates=(2 * 7 / 16,))[0, 0] == pytest.approx(0.99875)
+
+
+def test_rate_levels_give_their_rate_on_background_sequence():
+    from epcli.model.motif_sites import rate_levels
+
+    ms = load_motifs()
+    w, lengths, _ = ms.log_odds_tensor()
+    i = ms.ids.index("MA0139.2")  # CTCF, 19 bp: the grid is fine at its scores
+    k = int(lengths[i])
+    rates = (3e-3, 3e-4)
+    lv = rate_levels(w[i : i + 1], lengths[i : i + 1], ms.background, rates)[0]
+    assert lv[0] < lv[1] < 1.0
+    bg = np.asarray(ms.background) / np.sum(ms.background)
+    x = np.random.default_rng(0).choice(4, size=(400_000, k), p=bg)
+    score = w[i][x, np.arange(k)].sum(1)
+    lo, hi = w[i, :, :k].min(0).sum(), w[i, :, :k].max(0).sum()
+    rel = (score - lo) / (hi - lo)
+    for level, rate in zip(lv, rates, strict=True):
+        # one strand: about rate / 2 of the positions reach the level (at most, by the grid)
+        assert 0.5 * rate / 2 < (rel >= level).mean() < 1.2 * rate / 2, (level, rate)

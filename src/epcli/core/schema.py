@@ -109,7 +109,7 @@ MOTIF_KINDS = tuple(k for k, v in MODEL_KINDS.items() if v.motifs and v.torch)
 #: (``model.motif_sites``; their definitions: :data:`epcli.model.motif_sites.SITE_SETS`), the
 #: first the default, and the set of saved models whose config names none (trained before
 #: the choice existed).
-MOTIF_SITE_SETS = ("consensus+cores", "levels+cores", "consensus+core", "consensus")
+MOTIF_SITE_SETS = ("consensus+cores", "levels+cores", "rates+cores", "consensus+core", "consensus")
 LEGACY_MOTIF_SITES = "consensus"
 #: ``model.motif_sites`` of a new model by default: training fits the warm start's penalty
 #: path with each set of :data:`AUTO_SITE_CHOICES` and keeps the one whose held-out block

@@ -52,6 +52,7 @@ from epcli.model.motif_adapt import direction_prototype, fit_direction
 from epcli.model.motif_scan import MotifScanner
 from epcli.model.motif_sites import DEFAULT_SITES, scan_plan
 from epcli.model.prism import PrototypeMixin, init_prototype_params
+from epcli.motifs.pwm import DEFAULT_BACKGROUND
 
 #: Centre of the distance term: log10(1 + d/1000) = 2 at d ~ 100 kb.
 LOG_DIST_CENTRE = 2.0
@@ -128,16 +129,18 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
         weights: np.ndarray,
         lengths: np.ndarray,
         consensus: tuple[np.ndarray, np.ndarray] | None = None,
+        background: tuple[float, ...] = DEFAULT_BACKGROUND,
     ) -> None:
         """Initialise the PWM layer from log-odds matrices (M, 4, K) and lengths (M,), and
         the consensus views from IUPAC matrices of each site model (allowed bases
         (S, M, 4, K), lengths (S, M); :func:`~epcli.model.motif_scan.site_matrices`;
-        without them those views are 0).
+        without them those views are 0). ``background``: the matrices' background (A C G
+        T), for a site set whose levels are hit rates.
 
         Ignored (the layer keeps its random initialisation) when ``use_motif_prior`` is off.
         """
         if self.cfg.use_motif_prior:
-            self.scanner.set_matrices(weights, lengths, consensus)
+            self.scanner.set_matrices(weights, lengths, consensus, background)
         else:
             with torch.no_grad():
                 self.scanner.lengths.copy_(torch.as_tensor(lengths, dtype=torch.long))

@@ -16,7 +16,8 @@ def feature_names(cfg: ModelConfig) -> tuple[list[str], list[str]]:
 
     A motif's (blended) log-odds view is its matrix ID and TF name (``MA0099.4``,
     ``FOS::JUN``); a layout with a view per level names the level (``MA0099.4/s85``,
-    ``FOS::JUN [log-odds >= 0.85]``); consensus views add the site model and mismatch
+    ``FOS::JUN [log-odds >= 0.85]``; one per hit rate: ``MA0099.4/r1e-04``, ``FOS::JUN [hits
+    at 0.0001/bp]``); consensus views add the site model and mismatch
     allowance (``MA0099.4/c1``, ``FOS::JUN [consensus, <=1 mismatch]``; a core site model:
     ``MA0099.4/k8c0``, ``FOS::JUN [core 8 bp, <=0 mismatches]``); free filters are
     ``free1``, ``free2``, ...
@@ -24,7 +25,11 @@ def feature_names(cfg: ModelConfig) -> tuple[list[str], list[str]]:
     ids, names = [], []
     layout = SiteLayout(cfg.motif_sites)
     for i, n in zip(cfg.motif_ids or [], cfg.motif_names or [], strict=True):
-        if layout.level_views:
+        if layout.rate_levels:
+            for lv in layout.levels:
+                ids.append(f"{i}/r{lv:.0e}")
+                names.append(f"{n} [hits at {lv:g}/bp]")
+        elif layout.level_views:
             for lv in layout.levels:
                 ids.append(f"{i}/s{round(lv * 100)}")
                 names.append(f"{n} [log-odds >= {lv:g}]")

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from epcli.model.encoder import one_hot, reverse_complement
-from epcli.model.motif_sites import DEFAULT_SITES, SiteLayout
+from epcli.model.motif_sites import DEFAULT_SITES, SiteLayout, rate_levels
+from epcli.motifs.pwm import DEFAULT_BACKGROUND
 
 #: Softness (relative-score units) of the gradient of a hit when the PWMs are fine-tuned.
 BETA = 0.02
@@ -97,13 +98,18 @@ def _ring_reduce(x: torch.Tensor, bounds, how: str) -> torch.Tensor:
     return torch.stack(out, dim=-1)
 
 
-def hit_counts(rel: torch.Tensor, levels: tuple[float, ...], beta: float) -> list[torch.Tensor]:
+def hit_counts(
+    rel: torch.Tensor, levels: tuple[float, ...] | torch.Tensor, beta: float
+) -> list[torch.Tensor]:
     """Hits at each level: ``rel >= level`` as 0/1 (N, C, P) tensors.
 
-    When ``rel`` requires gradients, each count passes the gradient of
+    ``levels``: one level per count shared by the C matrices, or a (C, L) tensor of each
+    matrix's own levels. When ``rel`` requires gradients, each count passes the gradient of
     ``sigmoid((rel - level) / beta)`` (straight-through), so a fine-tuned PWM layer computes
     the same values as a frozen one and still learns.
     """
+    if isinstance(levels, torch.Tensor):
+        levels = [levels[:, j].to(rel)[None, :, None] for j in range(levels.shape[1])]
     out = []
     for lv in levels:
         hard = (rel >= lv).to(rel.dtype)
@@ -245,6 +251,9 @@ class MotifScanner(nn.Module):
     weight : torch.nn.Parameter, shape (M, 4, K)
         Log-odds (bits) of A, C, G, T per position; positions past a motif's end are 0.
     lengths : torch.Tensor, shape (M,), int64 (buffer)
+    level_rel : torch.Tensor, shape (M, levels) (buffer; only for a set of hit-rate levels)
+        Each matrix's relative level for each rate (:func:`rate_levels`, set with the
+        matrices and saved with the weights, so a fine-tuned layer keeps its thresholds).
     """
 
     def __init__(
@@ -269,6 +278,9 @@ class MotifScanner(nn.Module):
         n_sites = len(self.layout.models)
         self.register_buffer("cons", torch.zeros(n_sites, self.n_motifs, 4, self.width))
         self.register_buffer("cons_len", torch.zeros(n_sites, self.n_motifs, dtype=torch.long))
+        if self.layout.rate_levels:
+            n_levels = len(self.layout.levels)
+            self.register_buffer("level_rel", torch.ones(self.n_motifs, n_levels))
         self.free = nn.Parameter(torch.randn(int(n_free), 4, int(free_len)) * 0.5)
         self.cache_bytes = int(cache_bytes)
         self._memo: OrderedDict[bytes, torch.Tensor] = OrderedDict()
@@ -282,13 +294,18 @@ class MotifScanner(nn.Module):
         weights: np.ndarray,
         lengths: np.ndarray,
         consensus: tuple[np.ndarray, np.ndarray] | None = None,
+        background: tuple[float, ...] = DEFAULT_BACKGROUND,
     ) -> None:
         """Load log-odds matrices (M, 4, K) and motif lengths (M,), and optionally the
         consensus matrices of the site models (:func:`site_matrices`: allowed bases
-        (S, M, 4, K), lengths (S, M)); clears the memo."""
+        (S, M, 4, K), lengths (S, M)); a layout of hit-rate levels also gets each matrix's
+        levels under ``background`` (the matrices' own, A C G T); clears the memo."""
         with torch.no_grad():
             self.weight.copy_(torch.as_tensor(weights, dtype=torch.float32))
             self.lengths.copy_(torch.as_tensor(lengths, dtype=torch.long))
+            if self.layout.rate_levels:
+                lv = rate_levels(weights, lengths, background, self.layout.levels)
+                self.level_rel.copy_(torch.as_tensor(lv))
             if consensus is not None:
                 self.cons.copy_(torch.as_tensor(consensus[0], dtype=torch.float32))
                 self.cons_len.copy_(torch.as_tensor(consensus[1], dtype=torch.long))
@@ -373,7 +390,7 @@ class MotifScanner(nn.Module):
 
     def _pwm_stats_into(self, out: torch.Tensor, x: torch.Tensor, plan) -> None:
         length = x.shape[-1]
-        levels = self.layout.levels
+        shared = self.layout.levels
         buckets = self._buckets(None if plan is None else plan[:, 0])
         site_buckets = [
             self._buckets(None if plan is None else plan[:, 1 + s], n)
@@ -394,11 +411,12 @@ class MotifScanner(nn.Module):
             rel = (s - lo[None, :, None]) / (hi - lo).clamp(min=1e-6)[None, :, None]
             ring = (s.shape[-1], k, length, self.n_bins, RES)
             # hit counts per ring as one product with the 0/1 ring matrix (exact: 0/1 sums)
+            levels = self.level_rel[sel] if self.layout.rate_levels else shared
             hits = torch.stack(hit_counts(rel, levels, BETA), dim=2)  # (N, C, levels, P)
-            out[:, sel, : len(levels)] = hits @ _ring_matrix(*ring).to(hits)
+            out[:, sel, : len(shared)] = hits @ _ring_matrix(*ring).to(hits)
             out[:, sel, -1] = _ring_reduce(rel, _ring_bounds(*ring), "max")
         with torch.no_grad():  # consensus matches are counts of fixed matrices
-            first = len(levels)
+            first = len(shared)
             for site, (_, _, allow) in enumerate(self.layout.models):
                 for sel, k in site_buckets[site]:
                     if length < k:

@@ -76,7 +76,7 @@ def motif_builder(mcfg, resume_dir: Path | None, log: Log, build_model):
         layout = SiteLayout(model.cfg.motif_sites)  # "auto" resolved
         if layout.models not in consensus:
             consensus[layout.models] = site_matrices(ms, layout)
-        model.set_motifs(weights, lengths, consensus[layout.models])
+        model.set_motifs(weights, lengths, consensus[layout.models], ms.background)
         return model
 
     return mcfg, builder
