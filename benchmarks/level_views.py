@@ -8,7 +8,10 @@ background and its pseudocount, :meth:`epcli.motifs.pwm.Motif.log_odds`; a level
 fraction of the way from the lowest to the highest possible score): at the four levels the
 ``consensus+cores`` site set blends into one view, at the best level of a 0.025 grid, and
 with the blend itself (the mean of the four levels' counts, each scaled to mean 1, as the
-blended view starts). It prints one line per TF and the mean of each column.
+blended view starts), and at the hit rates of the ``rates+cores`` set (each matrix's own
+levels from its exact score distribution under the background,
+:func:`epcli.model.motif_sites.rate_levels`). It prints one line per TF and the mean of
+each column.
 
 Example (the PWM-site rule of docs/benchmarks.md)::
 
@@ -25,7 +28,7 @@ import numpy as np
 import pandas as pd
 import pyfaidx
 
-from epcli.model.motif_sites import FINE_LEVELS, LEVELS
+from epcli.model.motif_sites import FINE_LEVELS, LEVELS, RATES, rate_levels
 from epcli.motifs import load_motifs
 from epcli_bench import synth
 from epcli_bench.pwm_sites import pwm_scores
@@ -53,7 +56,9 @@ def main() -> None:
     codes = lut[np.frombuffer(seq.encode(), np.uint8)]
     u = pairs.drop_duplicates(["start1", "end1"]).iloc[: args.windows]
     win = windows(codes, u["start1"], u["end1"], 3000)
-    by_id = {m.id: m for m in load_motifs().motifs}
+    ms = load_motifs()
+    by_id = {m.id: m for m in ms.motifs}
+    background = ms.background
     rows = []
     for t in rule["motifs"]:
         motif = synth.Motif(**t)
@@ -63,6 +68,11 @@ def main() -> None:
         rel = (pwm_scores(win, lo) - worst) / (best - worst)
         hits = {lv: (rel >= lv).sum(axis=1) for lv in sorted(set(GRID) | set(LEVELS))}
         r = {lv: _r(np.log1p(h), y) for lv, h in hits.items()}
+        own = rate_levels(lo.T[None], np.array([len(lo)]), background, RATES)[0]
+        r_rate = {
+            q: _r(np.log1p((rel >= lv).sum(axis=1)), y) for q, lv in zip(RATES, own, strict=True)
+        }
+        rate = max(RATES, key=lambda q: r_rate[q])
         blend = np.mean([hits[lv] / max(hits[lv].mean(), 0.05) for lv in LEVELS], axis=0)
         top = max(GRID, key=lambda lv: r[lv])
         fine = max(FINE_LEVELS, key=lambda lv: r[lv])
@@ -71,6 +81,7 @@ def main() -> None:
             | {f"{lv:g}": r[lv] for lv in LEVELS}
             | {"best fine level": f"{fine:g}", "r fine": r[fine]}
             | {"best grid level": f"{top:g}", "r grid": r[top]}
+            | {"best rate": f"{rate:g}", "r rate": r_rate[rate]}
         )
     table = pd.DataFrame(rows)
     print(f"{len(win)} unique enhancer windows of 3000 bp")
