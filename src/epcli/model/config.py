@@ -95,7 +95,10 @@ class ModelConfig:
         log-odds levels blended into one feature, and each matrix's whole IUPAC consensus at
         0-2 mismatches and its most informative 8, 6 and 5 bp cores), ``levels+cores`` (the
         same consensus models, and hits at six log-odds levels, each a feature of its own:
-        for sites defined by PWM score thresholds), ``consensus+core`` (no 5 bp core) or
+        for sites defined by PWM score thresholds), ``rates+cores`` (the same consensus
+        models, and hits at five hit rates per position, each matrix's own thresholds from
+        its exact score distribution, as a p-value threshold sets them), ``consensus+core``
+        (no 5 bp core) or
         ``consensus`` (the whole consensus only; saved models whose config does not name a
         set were trained with it).
     motif_finetune : bool
