@@ -449,3 +449,8 @@ def test_a_rates_model_counts_hits_at_its_matrices_own_levels():
     back = build_model(m.cfg, seed=3)
     back.load_state_dict(m.state_dict(), strict=True)
     assert torch.equal(back.scanner.level_rel, m.scanner.level_rel)
+    # without the motif prior the random matrices get their own levels (not all 1)
+    rnd = motif_model(motif_sites="rates+cores", use_motif_prior=False)
+    w = rnd.scanner.weight.detach().numpy()
+    want = rate_levels(w, rnd.scanner.lengths.numpy(), DEFAULT_BACKGROUND, RATES)
+    assert np.allclose(rnd.scanner.level_rel.numpy(), want) and (want < 1).any()

@@ -144,6 +144,7 @@ class MotifPrismModel(PrototypeMixin, nn.Module):
         else:
             with torch.no_grad():
                 self.scanner.lengths.copy_(torch.as_tensor(lengths, dtype=torch.long))
+            self.scanner.set_rate_levels(background)  # the random matrices' own
 
     @property
     def env_dim(self) -> int:

@@ -303,13 +303,22 @@ class MotifScanner(nn.Module):
         with torch.no_grad():
             self.weight.copy_(torch.as_tensor(weights, dtype=torch.float32))
             self.lengths.copy_(torch.as_tensor(lengths, dtype=torch.long))
-            if self.layout.rate_levels:
-                lv = rate_levels(weights, lengths, background, self.layout.levels)
-                self.level_rel.copy_(torch.as_tensor(lv))
             if consensus is not None:
                 self.cons.copy_(torch.as_tensor(consensus[0], dtype=torch.float32))
                 self.cons_len.copy_(torch.as_tensor(consensus[1], dtype=torch.long))
+        self.set_rate_levels(background)
         self.clear_cache()
+
+    def set_rate_levels(self, background: tuple[float, ...] = DEFAULT_BACKGROUND) -> None:
+        """Each matrix's levels for the layout's hit rates, from the current weights and
+        lengths under ``background`` (:func:`rate_levels`); nothing for a layout of shared
+        relative levels."""
+        if not self.layout.rate_levels:
+            return
+        w = self.weight.detach().cpu().numpy()
+        lv = rate_levels(w, self.lengths.cpu().numpy(), background, self.layout.levels)
+        with torch.no_grad():
+            self.level_rel.copy_(torch.as_tensor(lv))
 
     def clear_cache(self) -> None:
         """Forget every memoised scan."""
