@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from epcli.model.motif_pairs import (
@@ -135,12 +136,14 @@ def test_ridge_logistic_recovers_weights_and_shrinks_with_a_tight_prior():
     assert tight.abs().max() < 0.05
 
 
-def test_testing_only_the_candidates_agrees_with_testing_every_pair():
+@pytest.mark.parametrize("noise", [30, 400])
+def test_testing_only_the_candidates_agrees_with_testing_every_pair(noise):
+    # 400: C has 163,216 entries, so the 50 candidates are found by a sampled threshold
     ze, zp, ei, pi, y, off = _data(6)
     rng = np.random.default_rng(6)
-    # more features: the six, then 30 noise features on each side
-    ze = torch.cat([ze, torch.as_tensor(rng.standard_normal((600, 30)), dtype=torch.float32)], 1)
-    zp = torch.cat([zp, torch.as_tensor(rng.standard_normal((300, 30)), dtype=torch.float32)], 1)
+    # more features: the six, then noise features on each side
+    ze = torch.cat([ze, torch.as_tensor(rng.standard_normal((600, noise)), dtype=torch.float32)], 1)
+    zp = torch.cat([zp, torch.as_tensor(rng.standard_normal((300, noise)), dtype=torch.float32)], 1)
     c, ok = pair_scores(ze, zp, ei, pi, y, off, min_z=2.0)
     c5, ok5 = pair_scores(ze, zp, ei, pi, y, off, min_z=2.0, candidates=50)
     assert torch.equal(c, c5)
