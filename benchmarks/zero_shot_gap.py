@@ -34,7 +34,7 @@ import pandas as pd
 import torch
 from sklearn.metrics import average_precision_score
 
-from epcli.core.arrays import log_distance
+from epcli.explain import contribution_batches
 from epcli.inference.predictor import Predictor
 from epcli.io.hdf5 import load_pairdata
 from epcli_bench import synth
@@ -43,29 +43,18 @@ REPO = Path(__file__).resolve().parents[1]
 GENOME = REPO / "example_data" / "genome" / "hg38_chr20_0-3000000.fa"
 
 
-def model_parts(model, data, batch: int = 256) -> dict[str, np.ndarray]:
+def model_parts(model, data) -> dict[str, np.ndarray]:
     """Zero-shot parts of each pair's score: ``interaction``, ``motifs`` (enhancer plus
     promoter motif terms), ``distance`` and ``other`` (bias minus the population R_E), each
     shape (n,)."""
-    keys = ("interaction", "motifs", "distance", "other")
-    out: dict[str, list] = {k: [] for k in keys}
-    enh_idx, pro_idx = np.asarray(data.enh_idx), np.asarray(data.pro_idx)
-    ld = log_distance(data.distance)
-    model.eval()
-    with torch.inference_mode():
-        for a in range(0, data.n_pairs, batch):
-            sl = slice(a, min(a + batch, data.n_pairs))
-            ue, ie = np.unique(enh_idx[sl], return_inverse=True)
-            up, ip = np.unique(pro_idx[sl], return_inverse=True)
-            te = model.encode_enhancers(data.enh_seqs[ue])[torch.as_tensor(ie.reshape(-1))]
-            tp = model.encode_promoters(data.pro_seqs[up])[torch.as_tensor(ip.reshape(-1))]
-            c = model.contributions(te, tp, torch.as_tensor(ld[sl]), None)
-            inter = c["pair"].flatten(1).sum(1)
-            motifs = c["enhancer"].sum(1) + c["promoter"].sum(1)
-            out["interaction"].append(inter)
-            out["motifs"].append(motifs)
-            out["distance"].append(c["distance"])
-            out["other"].append(c["u_i"] - inter - motifs - c["distance"] - c["r_e"])
+    out: dict[str, list] = {k: [] for k in ("interaction", "motifs", "distance", "other")}
+    for _, c in contribution_batches(model, data, batch=256):
+        inter = c["pair"].flatten(1).sum(1)
+        motifs = c["enhancer"].sum(1) + c["promoter"].sum(1)
+        out["interaction"].append(inter)
+        out["motifs"].append(motifs)
+        out["distance"].append(c["distance"])
+        out["other"].append(c["u_i"] - inter - motifs - c["distance"] - c["r_e"])
     return {k: torch.cat(v).double().numpy() for k, v in out.items()}
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from epcli.explain import top_contributions
+from epcli.explain import contribution_batches, top_contributions
 from epcli.model.encoder import one_hot
 from epcli.model.motif_read import ablated, prototype_tfs, top_motifs
 from epcli.model.motif_sites import N_LEVEL_VIEWS, VIEWS
@@ -357,6 +357,9 @@ def test_contributions_add_up_and_match_hand_computation():
         chrom=np.array(["c"] * 8, dtype=object), enh_mid=np.zeros(8, np.int64),
         pro_mid=np.zeros(8, np.int64), cells=["x"],
     )  # fmt: skip
+    batched = list(contribution_batches(m, data, batch=3))  # each batch's windows encoded once
+    assert [a for a, _ in batched] == [0, 3, 6]
+    assert torch.allclose(torch.cat([b["u_i"] for _, b in batched]), c["u_i"], atol=1e-5)
     rows = [r for r in top_contributions(m, data, k=3) if r["pair"] == 0]
     z_e, z_p = te[0].numpy(), tp[0].numpy()
     ldist = float(torch.as_tensor(np.log10(1 + data.distance[0] / 1000)))

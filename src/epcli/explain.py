@@ -52,6 +52,53 @@ def check_explainable(model) -> None:
         )
 
 
+def contribution_batches(
+    model, data: PairData, proto: np.ndarray | None = None, batch: int = 64
+) -> Iterator[tuple[int, dict]]:
+    """:meth:`~epcli.model.motif.MotifPrismModel.contributions` of every pair, batch by batch
+    (each distinct window of a batch encoded once), in pair order, with the model in eval
+    mode and no gradients.
+
+    Parameters
+    ----------
+    model : MotifPrismModel
+    data : PairData
+        ``n`` pairs.
+    proto : np.ndarray, shape (2, M + F), optional
+        Cell prototype for R_E and the logit; None: the population prototype.
+    batch : int
+        Pairs per batch.
+
+    Yields
+    ------
+    (int, dict)
+        The batch's first pair index and its contributions (tensors with a leading batch
+        axis of up to ``batch`` pairs, as ``contributions`` returns them).
+    """
+    import torch
+
+    check_explainable(model)
+    enh_idx = np.asarray(data.enh_idx, np.int64)
+    pro_idx = np.asarray(data.pro_idx, np.int64)
+    ld_all = log_distance(data.distance)
+    device = next(model.parameters()).device
+    p = None if proto is None else torch.as_tensor(np.asarray(proto, np.float32), device=device)
+    was = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for a in range(0, data.n_pairs, batch):
+                sl = slice(a, min(a + batch, data.n_pairs))
+                ue, ie = np.unique(enh_idx[sl], return_inverse=True)
+                up, ip = np.unique(pro_idx[sl], return_inverse=True)
+                te = model.encode_enhancers(data.enh_seqs[ue])[torch.as_tensor(ie.reshape(-1))]
+                tp = model.encode_promoters(data.pro_seqs[up])[torch.as_tensor(ip.reshape(-1))]
+                ld = torch.as_tensor(ld_all[sl], device=device)
+                yield a, model.contributions(te, tp, ld, p)
+    finally:
+        model.train(was)
+
+
 def top_contributions(
     model, data: PairData, k: int, proto: np.ndarray | None = None, batch: int = 64
 ) -> Iterator[dict]:
@@ -81,51 +128,33 @@ def top_contributions(
 
     check_explainable(model)
     ids, names = feature_names(model.cfg)
-    enh_idx = np.asarray(data.enh_idx, np.int64)
-    pro_idx = np.asarray(data.pro_idx, np.int64)
-    ld_all = log_distance(data.distance)
-    device = next(model.parameters()).device
-    p = None if proto is None else torch.as_tensor(np.asarray(proto, np.float32), device=device)
-    was = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for a in range(0, data.n_pairs, batch):
-                sl = slice(a, min(a + batch, data.n_pairs))
-                ue, ie = np.unique(enh_idx[sl], return_inverse=True)
-                up, ip = np.unique(pro_idx[sl], return_inverse=True)
-                te = model.encode_enhancers(data.enh_seqs[ue])[torch.as_tensor(ie.reshape(-1))]
-                tp = model.encode_promoters(data.pro_seqs[up])[torch.as_tensor(ip.reshape(-1))]
-                ld = torch.as_tensor(ld_all[sl], device=device)
-                c = model.contributions(te, tp, ld, p)
-                nf = te.shape[1]
-                pair, rows_e, cols_p = c["pair"], c["pair_rows"], c["pair_cols"]
-                cand = torch.cat(
-                    [c["enhancer"], c["promoter"], pair.flatten(1), c["distance"][:, None]], dim=1
-                )
-                kk = min(k, cand.shape[1])
-                top = cand.abs().topk(kk, dim=1)
-                vals = cand.gather(1, top.indices).cpu().numpy()
-                idx = top.indices.cpu().numpy()
-                for b in range(vals.shape[0]):
-                    base = {
-                        "pair": a + b,
-                        "u_i": float(c["u_i"][b]),
-                        "distance_term": float(c["distance"][b]),
-                        "r_e": float(c["r_e"][b]),
-                        "logit": float(c["logit"][b]),
-                    }
-                    for r in range(kk):
-                        if vals[b, r] == 0:
-                            break
-                        yield {
-                            **base,
-                            "rank": r + 1,
-                            "contribution": float(vals[b, r]),
-                            **_describe(int(idx[b, r]), nf, rows_e, cols_p, ids, names),
-                        }
-    finally:
-        model.train(was)
+    for a, c in contribution_batches(model, data, proto, batch):
+        nf = c["enhancer"].shape[1]
+        pair, rows_e, cols_p = c["pair"], c["pair_rows"], c["pair_cols"]
+        cand = torch.cat(
+            [c["enhancer"], c["promoter"], pair.flatten(1), c["distance"][:, None]], dim=1
+        )
+        kk = min(k, cand.shape[1])
+        top = cand.abs().topk(kk, dim=1)
+        vals = cand.gather(1, top.indices).cpu().numpy()
+        idx = top.indices.cpu().numpy()
+        for b in range(vals.shape[0]):
+            base = {
+                "pair": a + b,
+                "u_i": float(c["u_i"][b]),
+                "distance_term": float(c["distance"][b]),
+                "r_e": float(c["r_e"][b]),
+                "logit": float(c["logit"][b]),
+            }
+            for r in range(kk):
+                if vals[b, r] == 0:
+                    break
+                yield {
+                    **base,
+                    "rank": r + 1,
+                    "contribution": float(vals[b, r]),
+                    **_describe(int(idx[b, r]), nf, rows_e, cols_p, ids, names),
+                }
 
 
 def _describe(j: int, nf: int, rows_e, cols_p, ids, names) -> dict:
