@@ -41,7 +41,7 @@ from epcli.core.sampling import stratified_pick
 from epcli.inference.engine import score_features
 from epcli.inference.predictor import Predictor
 from epcli.io.hdf5 import load_pairdata
-from epcli.model.motif_read import feature_names
+from epcli.model.motif_read import model_feature_names
 
 #: Newton steps of the added feature's coefficient and of the refitted offset.
 STEPS = 30
@@ -107,7 +107,7 @@ def main() -> None:
     pred = Predictor.load(args.run / "models" / "prism")
     model = pred.model
     model.eval()
-    ids, names = feature_names(model.cfg)
+    ids, names = model_feature_names(model)
     gated = (model.gates() > 0).cpu().numpy()
     n_motifs = model.scanner.n_motifs
     thr = norm.isf(0.05 / (2 * n_motifs))

@@ -551,13 +551,13 @@ def recovery(
     import torch
 
     from epcli.inference.predictor import Predictor
-    from epcli.model.motif_read import feature_names
+    from epcli.model.motif_read import model_feature_names
 
     pred = Predictor.load(model_dir, device="cpu")
     model = pred.model
     if not hasattr(model, "scanner") or "motifs" not in meta:
         return {}
-    ids, _ = feature_names(model.cfg)
+    ids, _ = model_feature_names(model)
     pos = {i: k for k, i in enumerate(ids)}
     e_tf = {a for a, _, _ in meta["interactions"]} | set(meta.get("cell_tfs", []))
     p_tf = {b for _, b, _ in meta["interactions"]}

@@ -124,10 +124,10 @@ def top_contributions(
     """
     import torch
 
-    from epcli.model.motif_read import feature_names
+    from epcli.model.motif_read import model_feature_names
 
     check_explainable(model)
-    ids, names = feature_names(model.cfg)
+    ids, names = model_feature_names(model)
     for a, c in contribution_batches(model, data, proto, batch):
         nf = c["enhancer"].shape[1]
         pair, rows_e, cols_p = c["pair"], c["pair_rows"], c["pair_cols"]

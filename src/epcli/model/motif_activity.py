@@ -75,6 +75,12 @@ class MotifActivity(nn.Module):
         views = torch.cat([lo, cons], dim=-1).flatten(1)
         return torch.cat([views, pwm[:, m:]], dim=1)
 
+    def level_view(self, counts: torch.Tensor) -> torch.Tensor:
+        """One log-odds level view, unstandardised, from a matrix's hits per ring at that
+        level (a layout with one view per level): (N, B) -> (N,), as :meth:`raw` computes it."""
+        p = F.softplus(self.pos) / math.log(2.0)
+        return torch.log1p((counts @ p).clamp(min=0.0))
+
     def forward(self, stats: torch.Tensor) -> torch.Tensor:
         """(N, M+F, N_STATS, B) -> standardised activity z (N, M * views + F)."""
         return (self.raw(stats) - self.mean) / self.sd

@@ -11,8 +11,14 @@ from epcli.model.motif import MotifPrismModel
 from epcli.model.motif_sites import SiteLayout
 
 
-def feature_names(cfg: ModelConfig) -> tuple[list[str], list[str]]:
+def feature_names(
+    cfg: ModelConfig, levels: np.ndarray | None = None
+) -> tuple[list[str], list[str]]:
     """IDs and names of the activity features: each motif's views, then the free filters.
+
+    ``levels`` (M, views' levels): each matrix's own log-odds levels (a trained model's,
+    :func:`model_feature_names`), which a layout of shared levels names instead of the
+    shared ones.
 
     A motif's (blended) log-odds view is its matrix ID and TF name (``MA0099.4``,
     ``FOS::JUN``); a layout with a view per level names the level (``MA0099.4/s85``,
@@ -24,13 +30,13 @@ def feature_names(cfg: ModelConfig) -> tuple[list[str], list[str]]:
     """
     ids, names = [], []
     layout = SiteLayout(cfg.motif_sites)
-    for i, n in zip(cfg.motif_ids or [], cfg.motif_names or [], strict=True):
+    for mi, (i, n) in enumerate(zip(cfg.motif_ids or [], cfg.motif_names or [], strict=True)):
         if layout.rate_levels:
             for lv in layout.levels:
                 ids.append(f"{i}/r{lv:.0e}")
                 names.append(f"{n} [hits at {lv:g}/bp]")
         elif layout.level_views:
-            for lv in layout.levels:
+            for lv in layout.levels if levels is None else np.round(levels[mi], 2).tolist():
                 ids.append(f"{i}/s{round(lv * 100)}")
                 names.append(f"{n} [log-odds >= {lv:g}]")
         else:
@@ -42,6 +48,13 @@ def feature_names(cfg: ModelConfig) -> tuple[list[str], list[str]]:
                 names.append(f"{n} [{site}, <={t} mismatch{'es' if t != 1 else ''}]")
     free = [f"free{i + 1}" for i in range(cfg.n_free_filters)]
     return ids + free, names + free
+
+
+def model_feature_names(model: MotifPrismModel) -> tuple[list[str], list[str]]:
+    """:func:`feature_names` of a model, its log-odds views named by their own levels."""
+    sc = model.scanner
+    own = sc.layout.level_views and not sc.layout.rate_levels
+    return feature_names(model.cfg, sc.level_rel.detach().cpu().numpy() if own else None)
 
 
 def top_motifs(model: MotifPrismModel, k: int = 20) -> list[dict]:
@@ -63,7 +76,7 @@ def top_motifs(model: MotifPrismModel, k: int = 20) -> list[dict]:
         ``{"part": "enhancer"|"promoter"|"pair", "id", "name", "effect"}`` (pairs also have
         ``"promoter_id"``, ``"promoter_name"``), sorted by decreasing ``|effect|``.
     """
-    ids, names = feature_names(model.cfg)
+    ids, names = model_feature_names(model)
     with torch.no_grad():
         cand = []
         for part, w in (("enhancer", model.w_e), ("promoter", model.w_p)):
@@ -114,7 +127,7 @@ def prototype_tfs(
     favoured, disfavoured : list of dict
         ``{"id", "name", "weight"}``, largest ``|weight|`` first; weights are 0-free.
     """
-    ids, names = feature_names(model.cfg)
+    ids, names = model_feature_names(model)
     p = np.asarray(proto, dtype=np.float64)
     d = p[1] - p[0]
     if reference is not None:

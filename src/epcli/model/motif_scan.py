@@ -251,9 +251,11 @@ class MotifScanner(nn.Module):
     weight : torch.nn.Parameter, shape (M, 4, K)
         Log-odds (bits) of A, C, G, T per position; positions past a motif's end are 0.
     lengths : torch.Tensor, shape (M,), int64 (buffer)
-    level_rel : torch.Tensor, shape (M, levels) (buffer; only for a set of hit-rate levels)
-        Each matrix's relative level for each rate (:func:`rate_levels`, set with the
-        matrices and saved with the weights, so a fine-tuned layer keeps its thresholds).
+    level_rel : torch.Tensor, shape (M, levels) (buffer; only for a set with one view per level)
+        Each matrix's relative level of each view: for a set of hit-rate levels the level of
+        each rate (:func:`rate_levels`, set with the matrices), otherwise the set's shared
+        levels; the warm start may refine them (:mod:`epcli.model.motif_levels`). Saved with
+        the weights, so a fine-tuned layer keeps its thresholds.
     """
 
     def __init__(
@@ -278,9 +280,12 @@ class MotifScanner(nn.Module):
         n_sites = len(self.layout.models)
         self.register_buffer("cons", torch.zeros(n_sites, self.n_motifs, 4, self.width))
         self.register_buffer("cons_len", torch.zeros(n_sites, self.n_motifs, dtype=torch.long))
-        if self.layout.rate_levels:
-            n_levels = len(self.layout.levels)
-            self.register_buffer("level_rel", torch.ones(self.n_motifs, n_levels))
+        if self.layout.level_views:  # each matrix's own levels (refined by the warm start)
+            start = torch.ones(len(self.layout.levels))
+            if not self.layout.rate_levels:
+                start = torch.tensor(self.layout.levels, dtype=torch.float32)
+            self.register_buffer("level_rel", start.repeat(self.n_motifs, 1))
+            self._register_load_state_dict_pre_hook(self._shared_levels)
         self.free = nn.Parameter(torch.randn(int(n_free), 4, int(free_len)) * 0.5)
         self.cache_bytes = int(cache_bytes)
         self._memo: OrderedDict[bytes, torch.Tensor] = OrderedDict()
@@ -319,6 +324,11 @@ class MotifScanner(nn.Module):
         lv = rate_levels(w, self.lengths.cpu().numpy(), background, self.layout.levels)
         with torch.no_grad():
             self.level_rel.copy_(torch.as_tensor(lv))
+
+    def _shared_levels(self, state_dict: dict, prefix: str, *_args) -> None:
+        """Weights saved before each matrix held its own levels: the set's shared levels."""
+        if prefix + "level_rel" not in state_dict and not self.layout.rate_levels:
+            state_dict[prefix + "level_rel"] = self.level_rel.detach().clone()
 
     def clear_cache(self) -> None:
         """Forget every memoised scan."""
@@ -413,16 +423,10 @@ class MotifScanner(nn.Module):
         for sel, k in buckets:
             if length < k:
                 continue
-            w = self.weight[sel, :, :k]
-            lo = w.amin(1).sum(-1)
-            hi = w.amax(1).sum(-1)
-            s = strand_max_pool(x, w, RES, cols)
-            rel = (s - lo[None, :, None]) / (hi - lo).clamp(min=1e-6)[None, :, None]
-            ring = (s.shape[-1], k, length, self.n_bins, RES)
-            # hit counts per ring as one product with the 0/1 ring matrix (exact: 0/1 sums)
-            levels = self.level_rel[sel] if self.layout.rate_levels else shared
-            hits = torch.stack(hit_counts(rel, levels, BETA), dim=2)  # (N, C, levels, P)
-            out[:, sel, : len(shared)] = hits @ _ring_matrix(*ring).to(hits)
+            rel = self._rel(x, sel, k, cols)
+            ring = (rel.shape[-1], k, length, self.n_bins, RES)
+            levels = self.level_rel[sel] if self.layout.level_views else shared
+            out[:, sel, : len(shared)] = self._ring_hits(rel, levels, k, length)
             out[:, sel, -1] = _ring_reduce(rel, _ring_bounds(*ring), "max")
         with torch.no_grad():  # consensus matches are counts of fixed matrices
             first = len(shared)
@@ -436,6 +440,46 @@ class MotifScanner(nn.Module):
                     hits = torch.stack([mism <= t for t in allow], dim=2).to(x.dtype)
                     out[:, sel, first : first + len(allow)] = hits @ ring
                 first += len(allow)
+
+    def _rel(self, x: torch.Tensor, sel: torch.Tensor, k: int, cols) -> torch.Tensor:
+        """Relative scores ``(s - s_min) / (s_max - s_min)`` of matrices ``sel`` (padded to
+        ``k``), best of both strands and of each run of :data:`RES` positions, (N, C, P)."""
+        w = self.weight[sel, :, :k]
+        lo = w.amin(1).sum(-1)
+        hi = w.amax(1).sum(-1)
+        s = strand_max_pool(x, w, RES, cols)
+        return (s - lo[None, :, None]) / (hi - lo).clamp(min=1e-6)[None, :, None]
+
+    def _ring_hits(self, rel: torch.Tensor, levels, k: int, length: int) -> torch.Tensor:
+        """Hits per ring at each level (:func:`hit_counts`): rel (N, C, P) -> (N, C, levels,
+        B), as one product with the 0/1 ring matrix (exact: sums of 0/1)."""
+        hits = torch.stack(hit_counts(rel, levels, BETA), dim=2)  # (N, C, levels, P)
+        return hits @ _ring_matrix(rel.shape[-1], k, length, self.n_bins, RES).to(hits)
+
+    def level_hits(self, codes: torch.Tensor, motif: int, levels: torch.Tensor) -> torch.Tensor:
+        """Hits per ring of one matrix at any relative levels, counted as the scan counts
+        them (the same length bucket, strands and runs), without gradients.
+
+        Parameters
+        ----------
+        codes : torch.Tensor, shape (N, L), int64
+        motif : int
+        levels : torch.Tensor, shape (C,)
+
+        Returns
+        -------
+        torch.Tensor, shape (N, C, B)
+        """
+        chosen = torch.zeros(self.n_motifs, dtype=torch.bool)
+        chosen[int(motif)] = True
+        (sel, k), *_ = self._buckets(chosen) or [(None, 0)]
+        x = one_hot(canonical_orientation(codes)).contiguous().float()
+        if sel is None or x.shape[-1] < k:
+            return x.new_zeros(x.shape[0], levels.numel(), self.n_bins)
+        with torch.no_grad():
+            rel = self._rel(x, sel, k, None)
+            lv = levels.to(rel).reshape(1, -1).expand(sel.numel(), -1)
+            return self._ring_hits(rel, lv, k, x.shape[-1])[:, 0]
 
     def free_stats(self, x: torch.Tensor) -> torch.Tensor:
         """Per-ring statistics of the free filters: (N, 4, L) -> (N, F, n_stats, B).
