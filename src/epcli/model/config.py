@@ -101,6 +101,10 @@ class ModelConfig:
         (no 5 bp core) or
         ``consensus`` (the whole consensus only; saved models whose config does not name a
         set were trained with it).
+    motif_refine_levels : bool
+        With a site set of one view per shared log-odds level (``levels+cores``), the warm
+        start moves each used view's level to the nearby level (within 0.04) that scores
+        the held-out genome block best (:mod:`epcli.model.motif_levels`).
     motif_finetune : bool
         Train the PWM weights (slower: no scan can be reused); otherwise they stay frozen.
     use_motif_prior : bool
@@ -146,6 +150,7 @@ class ModelConfig:
     motif_width: int = 0
     motif_bins: int = 4
     motif_sites: str = AUTO_MOTIF_SITES
+    motif_refine_levels: bool = True
     motif_finetune: bool = False
     use_motif_prior: bool = True
     n_free_filters: int = 4

@@ -4,26 +4,23 @@ Motif statistics are computed once per training window, and U_I is a generalised
 model of them (plus a low-rank bilinear term), so it can be fitted on *all* training pairs
 at once, as glmnet fits a lasso: with the interaction held fixed, each fit is an
 L1-penalised logistic regression solved to convergence (:func:`~epcli.model.lasso.fista`),
-whose exact zeros are the motifs with evidence weaker than the penalty. Small episodic
-batches cannot do that: their gradient noise is larger than any useful penalty, so every
-motif keeps a non-zero weight; nor did 120 full-batch Adam steps with a proximal step, the
-fit before (docs/benchmarks.md).
+whose exact zeros are the motifs with evidence weaker than the penalty (episodic batches
+and full-batch Adam with a proximal step kept every motif, docs/benchmarks.md).
 
 :func:`warm_start`
 
 1. standardises motif activities over the training windows;
 2. for each penalty on a short path (extended while its strongest penalty scores best),
-   fits the additive terms (bias, distance, enhancer and
-   promoter motifs; positional pooling and level mixtures are left to the episodes), then
-   chooses E x P motif pairs by forward selection on the residuals (in rounds, the top
-   non-redundant entries of ``Z_E^T R Z_P``, the gradient of the bilinear term, each round's
-   pairs fitted by a ridge logistic regression with the additive U_I as offset before the
-   next is screened; :mod:`epcli.model.motif_pairs`), writes them into U and V (one rank
-   per pair) and refits the additive terms around them; scores a held-out genome block of
-   the training pairs; keeps the sparsest penalty within :data:`SPARSE_TOL` of the best
-   held-out AUPR and refits on all pairs (when the refit also fitted pooling, that choice
-   once lost 0.14 validation AUPR; without, the sparser fit matches the best one,
-   docs/benchmarks.md);
+   fits the additive terms (bias, distance, enhancer and promoter motifs; positional
+   pooling and level mixtures are left to the episodes), then chooses E x P motif pairs by
+   forward selection on the residuals (in rounds, the top non-redundant entries of
+   ``Z_E^T R Z_P``, the gradient of the bilinear term, each round's pairs fitted by a ridge
+   logistic regression with the additive U_I as offset before the next is screened;
+   :mod:`epcli.model.motif_pairs`), writes them into U and V (one rank per pair) and
+   refits the additive terms around them; scores a held-out genome block of the training
+   pairs; keeps the sparsest penalty within :data:`SPARSE_TOL` of the best held-out AUPR
+   and refits on all pairs (docs/benchmarks.md); with one view per shared log-odds level,
+   each E x P pair's views get their own levels first (:mod:`epcli.model.motif_levels`);
 3. fits one scale per part of U_I (enhancer, promoter, interaction, distance) on the held-out
    block, with U_I fitted on the other pairs, and applies them to the final fit
    (:mod:`epcli.model.motif_scales`);
@@ -35,8 +32,7 @@ fit before (docs/benchmarks.md).
    validation cells' pairs in the training region, which are never fitted), and the final
    prior reads the validation cells' deviations too (docs/model.md).
 
-Episodic training then fine-tunes everything; a cell's R_E direction is fitted when it is
-adapted (:mod:`epcli.model.motif_adapt`).
+Episodic training then fine-tunes everything; a cell's R_E direction is fitted on adapting.
 """
 
 from __future__ import annotations
@@ -53,13 +49,14 @@ from epcli.core.metrics import aupr
 from epcli.core.sampling import stratified_pick
 from epcli.model.lasso import LassoResult, fista
 from epcli.model.motif_adapt import fit_direction
+from epcli.model.motif_levels import refine_levels
 from epcli.model.motif_pairs import ridge_logistic, select_pairs
 from epcli.model.motif_scales import apply_scales, fit_scales
 
 #: Penalties tried, as multiples of ``cfg.sparsity``.
 PATH = (1.0, 3.0, 10.0, 30.0)
 #: When the strongest penalty of the path scores best on the held-out block, the path goes on
-#: by this factor, at most MAX_EXTEND more penalties (the bundled example's best was 30x).
+#: by this factor, at most MAX_EXTEND more penalties.
 EXTEND = 3.0
 MAX_EXTEND = 2
 #: Of the penalties within this of the best held-out AUPR, the one with the fewest active
@@ -75,12 +72,10 @@ PRIOR_SDS = (0.0, 0.25, 0.5, 1.0, 2.0)
 RE_SHOTS = 64
 RE_DRAWS = 3
 #: Cells whose episodes must be run before adapting is validated: one cell's episodes overfit
-#: the choice (on the earlier example set, 2 fitted cells, the validation cell alone chose SD 2,
-#: +0.054 in its episodes; with 32 pairs the unseen cells then gained +0.056 and lost 0.070).
+#: the choice (docs/benchmarks.md).
 MIN_EPISODE_CELLS = 2
-#: The priors when the episodes cannot be run (too few training cells): no adaptation. An
-#: unvalidated prior SD 1 on the earlier bundled example set (2 training cells) moved the unseen
-#: cells' adapted AUPR by +0.002 and the best epoch's zero-shot AUPR by -0.02 to -0.04.
+#: The priors when the episodes cannot be run (too few training cells): no adaptation (an
+#: unvalidated prior lowered the zero-shot AUPR of the earlier example, docs/benchmarks.md).
 UNVALIDATED_PRIOR = {
     "dev_sd": 0.01,
     "prior_sd": 0.0,
@@ -113,6 +108,8 @@ class WarmStartResult:
     scales : dict or None
         ``scales`` (U_I part -> factor) and ``shift`` of the bias, fitted on the held-out
         block (:mod:`epcli.model.motif_scales`); None without a held-out block.
+    levels : list of dict
+        The log-odds levels refined (:func:`~epcli.model.motif_levels.refine_levels`).
     """
 
     sparsity: float
@@ -122,6 +119,7 @@ class WarmStartResult:
     re_scale: float | None = None
     re_prior: dict | None = None
     scales: dict | None = None
+    levels: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -193,11 +191,9 @@ def _seed_interaction(model, se, sp, pr: Pairs) -> None:
 
 def _fit_u_i(model, se, sp, pr: Pairs, lam: float) -> bool:
     """U_I's weights from scratch under L1 ``lam``, with the activities' pooling and level
-    mixtures at their initial values (uniform over bins; the episodes fit them): fitting them
-    in the final refit too cost 80 s of the warm start on the JASPAR benchmark and changed no
-    unseen cell's AUPR there by more than 0.004, and on the bundled example (468 windows) it
-    overfit: without it its unseen cells gained +0.014 and +0.086 (docs/benchmarks.md).
-    Returns whether every L1 fit converged."""
+    mixtures at their initial values (uniform over bins; the episodes fit them: fitting them
+    here too cost time and overfit the bundled example, docs/benchmarks.md). Returns whether
+    every L1 fit converged."""
     with torch.no_grad():
         for p in (model.w_e, model.w_p, model.dist, model.u, model.v):
             p.zero_()
@@ -210,9 +206,8 @@ def _fit_u_i(model, se, sp, pr: Pairs, lam: float) -> bool:
     fits = [_fit(model, pr, z, additive, lam, False)]
     if model.cfg.use_interaction:
         _seed_interaction(model, se, sp, pr)
-        # the screened pairs' weights stay as fitted: Adam on the bilinear factors made the
-        # joint fit chaotic (the same data gave held-out AUPR 0.48 or 0.62 from one run to
-        # the next); the additive terms are refitted around them
+        # the screened pairs' weights stay as fitted (Adam on the bilinear factors made the
+        # joint fit chaotic); the additive terms are refitted around them
         fits.append(_fit(model, pr, z, additive, lam, True))
     return all(f.converged for f in fits)
 
@@ -396,6 +391,13 @@ def warm_start(
         # U_I from the fitting rows only, so that the held-out block is scored out of sample
         _fit_u_i(model, se, sp, pairs(fit_rows), result.sparsity)
         on = pairs(held)  # validation cells' pairs are never fitted, not even these scales
+        if model.cfg.motif_refine_levels:
+            result.levels = refine_levels(
+                model, (enh_codes, pro_codes), (se, sp), (enh_idx[fitted], pro_idx[fitted]),
+                lambda z: _u_i(model, se, sp, on, inter=True, z=z), on.y, log,
+            )  # fmt: skip
+            if result.levels:  # the weights again, on the refined views
+                _fit_u_i(model, se, sp, pairs(fit_rows), result.sparsity)
         with torch.no_grad():
             parts = _parts(model, se, sp, on, inter=True)
         result.scales = fit_scales(parts, float(model.bias.detach()), on.y)

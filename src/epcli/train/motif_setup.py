@@ -160,6 +160,11 @@ def prepare_motif_model(
         "re_prior": res.re_prior,
         "scales": res.scales,
     }
+    if res.levels:
+        ids, names = model.cfg.motif_ids or [], model.cfg.motif_names or []
+        warm["levels_refined"] = [
+            {"id": ids[r["motif"]], "name": names[r["motif"]], **r} for r in res.levels
+        ]
     if sites:
         warm["site_sets"] = sites
     return model, warm

@@ -1,0 +1,156 @@
+"""Each matrix's own log-odds levels, and their refinement on held-out pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from epcli.model.motif_levels import refine_levels, used_level_views
+from epcli.model.motif_read import model_feature_names
+from epcli.model.registry import build_model
+from helpers import tiny_motif_model
+
+SITES = "levels+cores"
+
+
+def level_model(seed: int = 0):
+    return tiny_motif_model(
+        seed, n_free_filters=0, interaction_rank=2, motif_sites=SITES, motif_bins=2
+    )
+
+
+def reads_only(m, col: int, weight: float = 2.5) -> None:
+    """U_I = -1 + weight * z_E[col] * z_P[col]: one E x P pair, no other term or gate."""
+    with torch.no_grad():
+        for p in (m.w_e, m.w_p, m.u, m.v, m.gate):
+            p.zero_()
+        m.u[0, col] = weight
+        m.v[0, col] = 1.0
+        m.bias.fill_(-1.0)
+
+
+def pair_u_i(m, ei: np.ndarray, pi: np.ndarray):
+    """U_I of pairs from activities (z_E, z_P)."""
+    ei, pi = torch.as_tensor(ei), torch.as_tensor(pi)
+    return lambda z: m.bias + ((z[0] @ m.u.T)[ei] * (z[1] @ m.v.T)[pi]).sum(-1)
+
+
+def windows(n: int, length: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 4, size=(n, length)).astype(np.uint8)
+
+
+def test_level_hits_counts_as_the_scan_counts():
+    m = level_model()
+    enh = windows(6, 300, 0)
+    stats = m.scan_stats(enh)
+    lay = m.scanner.layout
+    for motif in range(m.scanner.n_motifs):
+        got = m.scanner.level_hits(
+            torch.as_tensor(enh.astype(np.int64)), motif, m.scanner.level_rel[motif]
+        )
+        assert torch.equal(got, stats[:, motif, : len(lay.levels)])
+    assert stats[:, :, : len(lay.levels)].sum() > 0
+
+
+def test_own_levels_are_saved_and_weights_without_them_load_with_the_shared_levels():
+    m = level_model()
+    lay = m.scanner.layout
+    assert torch.equal(m.scanner.level_rel[2], torch.tensor(lay.levels))
+    enh = windows(4, 300, 1)
+    before = m.scan_stats(enh)
+    with torch.no_grad():
+        m.scanner.level_rel[2, 1] = 0.77
+    back = build_model(m.cfg, seed=3)
+    back.load_state_dict(m.state_dict(), strict=True)
+    assert float(back.scanner.level_rel[2, 1]) == np.float32(0.77)
+    moved = back.scan_stats(enh)
+    assert not torch.equal(moved[:, 2, 1], before[:, 2, 1])  # hits at 0.77, not 0.75
+    assert torch.equal(moved[:, 2, 0], before[:, 2, 0])
+    ids, names = model_feature_names(back)
+    views = lay.views
+    assert ids[2 * views + 1].endswith("/s77") and "[log-odds >= 0.77]" in names[2 * views + 1]
+    assert ids[2 * views].endswith("/s70")
+    old = {k: v for k, v in m.state_dict().items() if k != "scanner.level_rel"}
+    legacy = build_model(m.cfg, seed=3)
+    legacy.load_state_dict(old, strict=True)  # saved before matrices had their own levels
+    assert torch.equal(legacy.scanner.level_rel[2], torch.tensor(lay.levels))
+
+
+def pair_set(m, true_level: float, seed: int):
+    """Windows, their statistics (the model standardised over them) and pairs labelled by
+    the product of one matrix's standardised hit counts at ``true_level`` on both sides:
+    ``logit = 2.5 x_E x_P - 1``."""
+    motif = 1
+    enh, pro = windows(300, 400, seed), windows(120, 400, seed + 1)
+    x = []
+    for w in (enh, pro):
+        hits = m.scanner.level_hits(
+            torch.as_tensor(w.astype(np.int64)), motif, torch.tensor([true_level])
+        )
+        c = np.log1p(hits[:, 0].sum(-1).numpy())
+        assert c.std() > 0
+        x.append((c - c.mean()) / c.std())
+    se, sp = m.scan_stats(enh), m.scan_stats(pro)
+    m.fit_normalization(se, sp)
+    rng = np.random.default_rng(seed + 2)
+    n = 8000
+    ei, pi = rng.integers(0, len(enh), n), rng.integers(0, len(pro), n)
+    p = 1 / (1 + np.exp(-(2.5 * x[0][ei] * x[1][pi] - 1)))
+    y = torch.as_tensor(rng.random(n) < p, dtype=torch.float32)
+    held = np.arange(n) >= n // 2
+    return motif, (enh, pro), (se, sp), (ei, pi), y, held
+
+
+def refine(m, codes, stats, pairs, y, held, log=None):
+    ei, pi = pairs
+    u_i = pair_u_i(m, ei[held], pi[held])
+    return refine_levels(
+        m, codes, stats, (ei[~held], pi[~held]), u_i, y[torch.as_tensor(held)], log
+    )
+
+
+def test_refinement_moves_a_level_to_the_one_that_explains_the_labels():
+    m = level_model()
+    lay = m.scanner.layout
+    view = lay.levels.index(0.8)
+    motif, codes, (se, sp), pairs, y, held = pair_set(m, 0.83, 2)
+    col = motif * lay.views + view
+    reads_only(m, col)  # the pair's views at the shared level 0.80, with the true weight
+    assert used_level_views(m) == [(motif, view)]
+    logged = []
+    changed = refine(m, codes, (se, sp), pairs, y, held, logged.append)
+    assert [(c["motif"], c["view"]) for c in changed] == [(motif, view)]
+    assert abs(changed[0]["level_to"] - 0.83) < 0.015
+    assert changed[0]["deviance_to"] < changed[0]["deviance_from"]
+    assert abs(float(m.scanner.level_rel[motif, view]) - changed[0]["level_to"]) < 1e-6
+    # the memo serves the refined statistics without a rescan; a fresh scan gives the same
+    done = m.scanner.scans
+    for side, st in zip(codes, (se, sp), strict=True):
+        assert torch.equal(m.scan_stats(side), st)
+    assert m.scanner.scans == done
+    m.scanner.clear_cache()
+    for side, st in zip(codes, (se, sp), strict=True):
+        assert torch.equal(m.scan_stats(side)[:, motif, view], st[:, motif, view])
+    with torch.no_grad():
+        assert (
+            abs(float(m.act_e(se)[torch.as_tensor(np.unique(pairs[0][~held])), col].mean())) < 1e-4
+        )
+    assert "1 of 1 level views of E x P pairs moved" in logged[0]
+
+
+def test_refinement_leaves_a_level_that_is_already_right():
+    m = level_model()
+    lay = m.scanner.layout
+    view = lay.levels.index(0.8)
+    motif, codes, (se, sp), pairs, y, held = pair_set(m, 0.8, 5)
+    reads_only(m, motif * lay.views + view)
+    before = se.clone(), sp.clone()
+    assert refine(m, codes, (se, sp), pairs, y, held) == []
+    assert torch.equal(se, before[0]) and torch.equal(sp, before[1])
+    assert float(m.scanner.level_rel[motif, view]) == np.float32(0.8)
+
+
+def test_a_blended_site_set_has_no_own_levels_to_refine():
+    m = tiny_motif_model(0, n_free_filters=0, interaction_rank=2)
+    assert not hasattr(m.scanner, "level_rel")
+    assert refine_levels(m, (None, None), (None, None), (None, None), None, None) == []
