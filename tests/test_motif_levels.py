@@ -154,3 +154,17 @@ def test_a_blended_site_set_has_no_own_levels_to_refine():
     m = tiny_motif_model(0, n_free_filters=0, interaction_rank=2)
     assert not hasattr(m.scanner, "level_rel")
     assert refine_levels(m, (None, None), (None, None), (None, None), None, None) == []
+
+
+def test_refinement_never_puts_two_views_of_a_matrix_on_one_level():
+    m = level_model()
+    lay = m.scanner.layout
+    view = lay.levels.index(0.8)
+    motif, codes, (se, sp), pairs, y, held = pair_set(m, 0.83, 2)
+    with torch.no_grad():  # the matrix's next view already counts at the true level
+        m.scanner.level_rel[motif, view + 1] = 0.83
+    reads_only(m, motif * lay.views + view)
+    changed = refine(m, codes, (se, sp), pairs, y, held)
+    assert len(changed) == 1
+    assert abs(changed[0]["level_to"] - 0.83) > 0.005
+    assert abs(changed[0]["level_to"] - 0.83) < 0.015

@@ -132,6 +132,11 @@ def refine_levels(
             kept = [(acts[s].mean[col].clone(), acts[s].sd[col].clone()) for s in range(2)]
             kept_z = [z[s][:, col].clone() for s in range(2)]
             cand = torch.tensor([here + o for o in OFFSETS]).clamp(0.5, 1.0)
+            # never onto another view's level of the matrix (the same feature twice)
+            others = torch.cat([sc.level_rel[m, :lv], sc.level_rel[m, lv + 1 :]]).cpu()
+            cand = cand[(cand[:, None] - others[None, :]).abs().amin(1) > 0.005]
+            if not cand.numel():
+                continue
             hits = [sc.level_hits(w, m, cand) for w in windows]  # (N, C, B) per side
             devs = []
             for c in range(cand.numel()):
