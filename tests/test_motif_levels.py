@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 
-from epcli.model.motif_levels import refine_levels, used_level_views
+from epcli.model.motif_levels import UNIFORM, rebase, refine_levels, used_level_views
 from epcli.model.motif_read import model_feature_names
 from epcli.model.registry import build_model
-from helpers import tiny_motif_model
+from epcli.motifs import DEFAULT_BACKGROUND, load_motifs
+from helpers import TEST_DATA, tiny_motif_model
 
 SITES = "levels+cores"
 
@@ -76,15 +79,19 @@ def test_own_levels_are_saved_and_weights_without_them_load_with_the_shared_leve
     assert torch.equal(legacy.scanner.level_rel[2], torch.tensor(lay.levels))
 
 
-def pair_set(m, true_level: float, seed: int):
+def pair_set(m, true_level: float, seed: int, background=None):
     """Windows, their statistics (the model standardised over them) and pairs labelled by
-    the product of one matrix's standardised hit counts at ``true_level`` on both sides:
-    ``logit = 2.5 x_E x_P - 1``."""
+    the product of one matrix's standardised hit counts at ``true_level`` on both sides
+    (its log-odds against ``background`` when given): ``logit = 2.5 x_E x_P - 1``."""
     motif = 1
     enh, pro = windows(300, 400, seed), windows(120, 400, seed + 1)
+    truth = m
+    if background is not None:
+        truth = copy.deepcopy(m)
+        rebase(truth.scanner, motif, background)
     x = []
     for w in (enh, pro):
-        hits = m.scanner.level_hits(
+        hits = truth.scanner.level_hits(
             torch.as_tensor(w.astype(np.int64)), motif, torch.tensor([true_level])
         )
         c = np.log1p(hits[:, 0].sum(-1).numpy())
@@ -168,3 +175,52 @@ def test_refinement_never_puts_two_views_of_a_matrix_on_one_level():
     assert len(changed) == 1
     assert abs(changed[0]["level_to"] - 0.83) > 0.005
     assert abs(changed[0]["level_to"] - 0.83) < 0.015
+
+
+def test_rebase_takes_a_matrix_against_another_background_and_back():
+    m = level_model()
+    ms = load_motifs(TEST_DATA / "tiny_motifs.jaspar")
+    k = ms.motifs[1].length
+    before = m.scanner.weight[1].clone()
+    rebase(m.scanner, 1, UNIFORM)
+    p = ms.motifs[1].probabilities(DEFAULT_BACKGROUND)  # (4, k), the same probabilities
+    want = np.log2(p / 0.25)
+    assert np.allclose(m.scanner.weight[1, :, :k].numpy(), want, atol=1e-5)
+    assert torch.equal(m.scanner.weight[1, :, k:], before[:, k:])  # padding stays 0
+    assert torch.equal(m.scanner.weight[0], level_model().scanner.weight[0])
+    assert np.allclose(m.scanner.background[1].numpy(), UNIFORM)
+    ids, names = model_feature_names(m)
+    views = m.scanner.layout.views
+    assert ids[views].endswith("/s70u") and "uniform background" in names[views]
+    assert ids[0].endswith("/s70") and "background" not in names[0]
+    back = build_model(m.cfg, seed=3)
+    back.load_state_dict(m.state_dict(), strict=True)  # saved and read with the weights
+    assert torch.equal(back.scanner.background, m.scanner.background)
+    rebase(m.scanner, 1, DEFAULT_BACKGROUND)
+    assert torch.allclose(m.scanner.weight[1], before, atol=1e-5)
+
+
+def test_refinement_moves_a_matrix_to_the_background_that_explains_the_labels():
+    m = level_model()
+    lay = m.scanner.layout
+    view = lay.levels.index(0.8)
+    motif, codes, (se, sp), pairs, y, held = pair_set(m, 0.8, 7, background=UNIFORM)
+    col = motif * lay.views + view
+    reads_only(m, col)
+    logged = []
+    changed = refine(m, codes, (se, sp), pairs, y, held, logged.append)
+    assert len(changed) == 1
+    r = changed[0]
+    assert (r["background_from"], r["background_to"]) == ("genome", "uniform")
+    assert abs(r["level_to"] - 0.8) < 0.015
+    assert r["deviance_to"] < r["deviance_from"] - 0.01
+    assert np.allclose(m.scanner.background[motif].numpy(), UNIFORM)
+    assert "uniform background" in logged[0]
+    # the memo serves the refined statistics; a fresh scan of the rebased matrix agrees
+    for side, st in zip(codes, (se, sp), strict=True):
+        assert torch.equal(m.scan_stats(side), st)
+    m.scanner.clear_cache()
+    for side, st in zip(codes, (se, sp), strict=True):
+        fresh = m.scan_stats(side)[:, motif]
+        assert torch.equal(fresh[:, : len(lay.levels)], st[:, motif, : len(lay.levels)])
+        assert torch.allclose(fresh[:, -1], st[:, motif, -1])

@@ -104,7 +104,8 @@ class ModelConfig:
     motif_refine_levels : bool
         With a site set of one view per shared log-odds level (``levels+cores``), the warm
         start moves each used view's level to the nearby level (within 0.04) that scores
-        the held-out genome block best (:mod:`epcli.model.motif_levels`).
+        the held-out genome block best, then each such view's matrix to a uniform
+        background where that scores it better (:mod:`epcli.model.motif_levels`).
     motif_finetune : bool
         Train the PWM weights (slower: no scan can be reused); otherwise they stay frozen.
     use_motif_prior : bool

@@ -8,17 +8,21 @@ import torch
 
 from epcli.model.config import ModelConfig
 from epcli.model.motif import MotifPrismModel
+from epcli.model.motif_levels import background_name
 from epcli.model.motif_sites import SiteLayout
 
 
 def feature_names(
-    cfg: ModelConfig, levels: np.ndarray | None = None
+    cfg: ModelConfig, levels: np.ndarray | None = None, backgrounds: list[str] | None = None
 ) -> tuple[list[str], list[str]]:
     """IDs and names of the activity features: each motif's views, then the free filters.
 
     ``levels`` (M, views' levels): each matrix's own log-odds levels (a trained model's,
     :func:`model_feature_names`), which a layout of shared levels names instead of the
-    shared ones.
+    shared ones; ``backgrounds`` (M,): the name of each matrix's background
+    (:func:`~epcli.model.motif_levels.background_name`), named when not the genome's
+    (``MA0099.4/s85u``, ``FOS::JUN [log-odds >= 0.85, uniform background]``; another:
+    ``.../s85b``).
 
     A motif's (blended) log-odds view is its matrix ID and TF name (``MA0099.4``,
     ``FOS::JUN``); a layout with a view per level names the level (``MA0099.4/s85``,
@@ -36,9 +40,15 @@ def feature_names(
                 ids.append(f"{i}/r{lv:.0e}")
                 names.append(f"{n} [hits at {lv:g}/bp]")
         elif layout.level_views:
+            bg = "genome" if backgrounds is None else backgrounds[mi]
+            tag, said = (
+                ("", "")
+                if bg == "genome"
+                else ({"uniform": "u"}.get(bg, "b"), f", {bg} background")
+            )
             for lv in layout.levels if levels is None else np.round(levels[mi], 2).tolist():
-                ids.append(f"{i}/s{round(lv * 100)}")
-                names.append(f"{n} [log-odds >= {lv:g}]")
+                ids.append(f"{i}/s{round(lv * 100)}{tag}")
+                names.append(f"{n} [log-odds >= {lv:g}{said}]")
         else:
             ids.append(i)
             names.append(n)
@@ -53,8 +63,10 @@ def feature_names(
 def model_feature_names(model: MotifPrismModel) -> tuple[list[str], list[str]]:
     """:func:`feature_names` of a model, its log-odds views named by their own levels."""
     sc = model.scanner
-    own = sc.layout.level_views and not sc.layout.rate_levels
-    return feature_names(model.cfg, sc.level_rel.detach().cpu().numpy() if own else None)
+    if not (sc.layout.level_views and not sc.layout.rate_levels):
+        return feature_names(model.cfg)
+    bgs = [background_name(b) for b in sc.background.detach().cpu().numpy()]
+    return feature_names(model.cfg, sc.level_rel.detach().cpu().numpy(), bgs)
 
 
 def top_motifs(model: MotifPrismModel, k: int = 20) -> list[dict]:

@@ -256,6 +256,10 @@ class MotifScanner(nn.Module):
         each rate (:func:`rate_levels`, set with the matrices), otherwise the set's shared
         levels; the warm start may refine them (:mod:`epcli.model.motif_levels`). Saved with
         the weights, so a fine-tuned layer keeps its thresholds.
+    background : torch.Tensor, shape (M, 4) (buffer; the same sets)
+        The background (A, C, G, T) each matrix's log-odds are taken against: the motif
+        set's, unless the warm start moved the matrix to another
+        (:func:`~epcli.model.motif_levels.rebase`).
     """
 
     def __init__(
@@ -285,6 +289,8 @@ class MotifScanner(nn.Module):
             if not self.layout.rate_levels:
                 start = torch.tensor(self.layout.levels, dtype=torch.float32)
             self.register_buffer("level_rel", start.repeat(self.n_motifs, 1))
+            bg = torch.tensor(DEFAULT_BACKGROUND, dtype=torch.float32)
+            self.register_buffer("background", bg.repeat(self.n_motifs, 1))
             self._register_load_state_dict_pre_hook(self._shared_levels)
         self.free = nn.Parameter(torch.randn(int(n_free), 4, int(free_len)) * 0.5)
         self.cache_bytes = int(cache_bytes)
@@ -311,6 +317,8 @@ class MotifScanner(nn.Module):
             if consensus is not None:
                 self.cons.copy_(torch.as_tensor(consensus[0], dtype=torch.float32))
                 self.cons_len.copy_(torch.as_tensor(consensus[1], dtype=torch.long))
+            if self.layout.level_views:
+                self.background.copy_(torch.as_tensor(background).expand_as(self.background))
         self.set_rate_levels(background)
         self.clear_cache()
 
@@ -326,9 +334,11 @@ class MotifScanner(nn.Module):
             self.level_rel.copy_(torch.as_tensor(lv))
 
     def _shared_levels(self, state_dict: dict, prefix: str, *_args) -> None:
-        """Weights saved before each matrix held its own levels: the set's shared levels."""
-        if prefix + "level_rel" not in state_dict and not self.layout.rate_levels:
-            state_dict[prefix + "level_rel"] = self.level_rel.detach().clone()
+        """Weights saved before each matrix held its own levels and background: the set's
+        shared levels, the default background."""
+        for key in ("background",) if self.layout.rate_levels else ("level_rel", "background"):
+            if prefix + key not in state_dict:
+                state_dict[prefix + key] = getattr(self, key).detach().clone()
 
     def clear_cache(self) -> None:
         """Forget every memoised scan."""
@@ -456,30 +466,25 @@ class MotifScanner(nn.Module):
         hits = torch.stack(hit_counts(rel, levels, BETA), dim=2)  # (N, C, levels, P)
         return hits @ _ring_matrix(rel.shape[-1], k, length, self.n_bins, RES).to(hits)
 
-    def level_hits(self, codes: torch.Tensor, motif: int, levels: torch.Tensor) -> torch.Tensor:
+    def level_hits(
+        self, codes: torch.Tensor, motif: int, levels: torch.Tensor, best: bool = False
+    ) -> torch.Tensor:
         """Hits per ring of one matrix at any relative levels, counted as the scan counts
-        them (the same length bucket, strands and runs), without gradients.
-
-        Parameters
-        ----------
-        codes : torch.Tensor, shape (N, L), int64
-        motif : int
-        levels : torch.Tensor, shape (C,)
-
-        Returns
-        -------
-        torch.Tensor, shape (N, C, B)
-        """
+        them (the same length bucket, strands and runs), without gradients: codes (N, L),
+        int64, and levels (C,) -> (N, C, B); with ``best`` a last row (N, C + 1, B) holds
+        the best relative score per ring (the scan's last statistic)."""
         chosen = torch.zeros(self.n_motifs, dtype=torch.bool)
         chosen[int(motif)] = True
         (sel, k), *_ = self._buckets(chosen) or [(None, 0)]
         x = one_hot(canonical_orientation(codes)).contiguous().float()
         if sel is None or x.shape[-1] < k:
-            return x.new_zeros(x.shape[0], levels.numel(), self.n_bins)
+            return x.new_zeros(x.shape[0], levels.numel() + int(best), self.n_bins)
         with torch.no_grad():
             rel = self._rel(x, sel, k, None)
             lv = levels.to(rel).reshape(1, -1).expand(sel.numel(), -1)
-            return self._ring_hits(rel, lv, k, x.shape[-1])[:, 0]
+            hits = self._ring_hits(rel, lv, k, x.shape[-1])[:, 0]
+            ring = _ring_bounds(rel.shape[-1], k, x.shape[-1], self.n_bins, RES)
+            return torch.cat([hits, _ring_reduce(rel, ring, "max")[:, :1]], 1) if best else hits
 
     def free_stats(self, x: torch.Tensor) -> torch.Tensor:
         """Per-ring statistics of the free filters: (N, 4, L) -> (N, F, n_stats, B).
