@@ -142,7 +142,7 @@ def test_refinement_moves_a_level_to_the_one_that_explains_the_labels():
         assert (
             abs(float(m.act_e(se)[torch.as_tensor(np.unique(pairs[0][~held])), col].mean())) < 1e-4
         )
-    assert "1 of 1 level views of E x P pairs moved" in logged[0]
+    assert "1 of 1 level views of E x P pairs and the largest motif terms moved" in logged[0]
 
 
 def test_refinement_leaves_a_level_that_is_already_right():
@@ -155,6 +155,21 @@ def test_refinement_leaves_a_level_that_is_already_right():
     assert refine(m, codes, (se, sp), pairs, y, held) == []
     assert torch.equal(se, before[0]) and torch.equal(sp, before[1])
     assert float(m.scanner.level_rel[motif, view]) == np.float32(0.8)
+
+
+def test_the_largest_additive_level_views_are_refined_beside_the_pairs():
+    m = level_model()
+    views, nl = m.scanner.layout.views, m.scanner.layout.n_level_views
+    reads_only(m, 1 * views + 2)
+    with torch.no_grad():
+        m.w_e[3 * views + 1] = 0.9  # level views, by |weight|
+        m.w_p[0 * views + 4] = -0.5
+        m.w_e[4 * views + 0] = 0.2
+        m.w_e[5 * views + nl] = 2.0  # a consensus view: never a level to refine
+        m.w_e[1 * views + 2] = 3.0  # already read by the pair
+    assert used_level_views(m) == [(1, 2)]
+    assert used_level_views(m, 2) == [(0, 4), (1, 2), (3, 1)]
+    assert used_level_views(m, 10) == [(0, 4), (1, 2), (3, 1), (4, 0)]
 
 
 def test_a_blended_site_set_has_no_own_levels_to_refine():

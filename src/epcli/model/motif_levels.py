@@ -6,7 +6,8 @@ log-odds levels (0.70, 0.75, ..., 0.95). A scanner that calls sites at a score t
 shared level can match such a count poorly: on the PWM-site benchmark the best of the six
 levels matched a planted TF's site count with r 0.80 on average (0.39-0.97), the best level
 within 0.04 of it 0.89 (docs/benchmarks.md). So once the warm start has chosen the views
-U_I uses, each level view of an E x P pair (:func:`used_level_views`) tries the levels
+U_I uses, each level view of an E x P pair and of the largest additive motif terms
+(:func:`used_level_views`) tries the levels
 :data:`OFFSETS` around its own, one view at a time (coordinate search, the other weights
 fixed), and keeps the level whose held-out block deviance is lowest, when it beats the
 current one by more than :data:`MIN_GAIN`. The matrix's level is shared by its enhancer and
@@ -39,6 +40,8 @@ from epcli.motifs.pwm import DEFAULT_BACKGROUND
 #: Offsets (relative-score units) of the levels a used view tries around its own: up to
 #: just short of the neighbouring shared levels (0.05 apart).
 OFFSETS: tuple[float, ...] = (-0.04, -0.03, -0.02, -0.01, 0.01, 0.02, 0.03, 0.04)
+#: Additive level views refined beside the E x P pairs' (those of the largest weights).
+ADDITIVE_VIEWS = 12
 #: Held-out deviance (mean per pair) a new level or background must save to be kept.
 MIN_GAIN = 1e-4
 #: Backgrounds (A, C, G, T) a used matrix may be scored against: uniform (the default of
@@ -84,16 +87,19 @@ def rebase(scanner, motif: int, background) -> None:
         scanner.background[motif] = new
 
 
-def used_level_views(model) -> list[tuple[int, int]]:
+def used_level_views(model, additive: int = 0) -> list[tuple[int, int]]:
     """(motif, level) of each log-odds level view that the E x P interaction reads, on
-    either side: where a count that matches a rule's site count only in part costs most (a
-    product of two such counts keeps about the square of their correlation; the additive
-    motif terms were not where the PWM rule's zero-shot gap lay, docs/benchmarks.md), and
-    few enough (two per pair) for the search to take seconds.
+    either side, and of the ``additive`` level views with the largest additive weight
+    (``|w_E|`` or ``|w_P|``) besides: a product of two counts that match a rule's site
+    counts only in part keeps about the square of their correlation, and the largest
+    additive terms carry the training cells' mean TF activity, whose views R_E's gates
+    then read. Few enough for the search to take seconds.
 
     Parameters
     ----------
     model : MotifPrismModel
+    additive : int
+        Additive level views to add (0: the E x P pairs' only).
 
     Returns
     -------
@@ -102,10 +108,19 @@ def used_level_views(model) -> list[tuple[int, int]]:
     """
     lay = model.scanner.layout
     m, v, nl = model.scanner.n_motifs, lay.views, lay.n_level_views
-    if not model.cfg.use_interaction:
-        return []
-    inter = (model.u != 0).any(0) | (model.v != 0).any(0)
-    used = inter[: m * v].reshape(m, v)[:, :nl]
+    used = torch.zeros(m, v, dtype=torch.bool)
+    if model.cfg.use_interaction:
+        used |= ((model.u != 0).any(0) | (model.v != 0).any(0))[: m * v].reshape(m, v).cpu()
+    used[:, nl:] = False
+    if additive > 0:
+        w = torch.maximum(model.w_e.abs(), model.w_p.abs()).detach()[: m * v].cpu()
+        w = w.reshape(m, v).clone()
+        w[:, nl:] = 0.0
+        w[used] = 0.0
+        top = torch.topk(w.flatten(), min(int(additive), w.numel()))
+        pick = torch.zeros(m * v, dtype=torch.bool)
+        pick[top.indices[top.values > 0]] = True
+        used |= pick.reshape(m, v)
     return [tuple(x) for x in used.nonzero().tolist()]
 
 
@@ -230,7 +245,7 @@ def refine_levels(
             }
 
     moved: dict[tuple[int, int], dict] = {}
-    used = used_level_views(model)
+    used = used_level_views(model, ADDITIVE_VIEWS)
     with torch.no_grad():
         z = [acts[0](stats[0]), acts[1](stats[1])]  # kept current column by column
         best = start_dev = deviance()
@@ -287,6 +302,6 @@ def _summary(model, changed: list[dict], n_used: int, before: float, after: floa
     )
     return (
         f"warm start: log-odds levels refined on the held-out block: {len(changed)} of "
-        f"{n_used} level views of E x P pairs moved"
+        f"{n_used} level views of E x P pairs and the largest motif terms moved"
         + (f" ({moved}); held-out deviance {before:.4f} -> {after:.4f}" if changed else "")
     )
