@@ -230,7 +230,8 @@ def refine_levels(
         sc.level_rel[m, lv] = float(cand[c])
         return devs[c]
 
-    def record(m: int, views: list[int], start: tuple, before: float, after: float) -> None:
+    def record(m: int, views: list[int], start: dict, before: float, after: float) -> None:
+        """Log the moves of views ``views`` of ``m`` since ``start`` (a :func:`state`)."""
         for lv in views:
             key = (m, lv)
             first = moved.get(key, {"level_from": round(float(start["levels"][lv]), 4)})
