@@ -211,6 +211,11 @@ def test_rebase_takes_a_matrix_against_another_background_and_back():
     back = build_model(m.cfg, seed=3)
     back.load_state_dict(m.state_dict(), strict=True)  # saved and read with the weights
     assert torch.equal(back.scanner.background, m.scanner.background)
+    legacy = build_model(m.cfg, seed=3)  # weights saved before matrices had backgrounds
+    legacy.load_state_dict(
+        {k: v for k, v in m.state_dict().items() if k != "scanner.background"}, strict=True
+    )
+    assert np.allclose(legacy.scanner.background.numpy(), DEFAULT_BACKGROUND)
     rebase(m.scanner, 1, DEFAULT_BACKGROUND)
     assert torch.allclose(m.scanner.weight[1], before, atol=1e-5)
 
