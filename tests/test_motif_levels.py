@@ -7,8 +7,15 @@ import copy
 import numpy as np
 import torch
 
-from epcli.model.motif_levels import UNIFORM, rebase, refine_levels, used_level_views
+from epcli.model.motif_levels import (
+    UNIFORM,
+    rebase,
+    refine_levels,
+    swappable,
+    used_level_views,
+)
 from epcli.model.motif_read import model_feature_names
+from epcli.model.motif_sites import site_matrices
 from epcli.model.registry import build_model
 from epcli.motifs import DEFAULT_BACKGROUND, load_motifs
 from helpers import TEST_DATA, tiny_motif_model
@@ -143,6 +150,53 @@ def test_refinement_moves_a_level_to_the_one_that_explains_the_labels():
             abs(float(m.act_e(se)[torch.as_tensor(np.unique(pairs[0][~held])), col].mean())) < 1e-4
         )
     assert "1 of 1 level views of E x P pairs and the largest motif terms moved" in logged[0]
+
+
+def test_a_pair_reading_a_consensus_view_moves_to_a_refined_level_view():
+    m = level_model()
+    lay = m.scanner.layout
+    ms = load_motifs(TEST_DATA / "tiny_motifs.jaspar")
+    w, lengths, _ = ms.log_odds_tensor()
+    m.set_motifs(w, lengths, site_matrices(ms, lay))  # with the consensus views
+    motif, codes, (se, sp), pairs, y, held = pair_set(m, 0.83, 2)
+    core = motif * lay.views + lay.views - 1  # its 5 bp core: about one hit per window
+    reads_only(m, core)
+    assert used_level_views(m) == []  # no level view to refine: only the swap can help
+    logged = []
+    changed = refine(m, codes, (se, sp), pairs, y, held, logged.append)
+    col = int(m.u[0].nonzero().flatten()[0])
+    assert col // lay.views == motif and col % lay.views < lay.n_level_views
+    assert int(m.v[0].nonzero().flatten()[0]) == col  # both sides, one level view
+    weight = float(m.u.detach()[0, col] * m.v.detach()[0, col])
+    assert abs(weight - 2.5) < 0.5  # each swap's weight refitted: the rule's 2.5
+    level = float(m.scanner.level_rel[motif, col % lay.views])
+    assert abs(level - 0.83) < 0.015
+    (entry,) = changed
+    assert (entry["motif"], entry["view"], entry["in_place_of"]) == (motif, col % lay.views, core)
+    assert entry["deviance_to"] < entry["deviance_from"]
+    assert f"in place of NFYA/{core % lay.views}" in logged[0]
+
+
+def test_the_consensus_and_core_views_tried_are_the_pairs_and_the_largest_additive_ones():
+    m = level_model()
+    views, nl = m.scanner.layout.views, m.scanner.layout.n_level_views
+    reads_only(m, 1 * views + nl)  # a pair on a consensus view, both sides
+    with torch.no_grad():
+        m.u[1, 2 * views + 1] = 0.5  # a pair on a level view: refined, not swapped
+        m.v[1, 3 * views + nl + 2] = 0.5  # ... whose promoter side is a consensus view
+        m.w_e[4 * views + nl + 1] = -0.9  # additive consensus and core views, by |weight|
+        m.w_p[5 * views + nl + 3] = 0.4
+        m.w_e[0 * views + nl] = 0.1
+        m.w_e[2 * views + 3] = 5.0  # a level view
+    tried = [(w is m.u, w is m.v, w is m.w_e, row, f) for w, row, f in swappable(m, 2)]
+    assert tried == [
+        (True, False, False, (0,), 1 * views + nl),
+        (False, True, False, (0,), 1 * views + nl),
+        (False, True, False, (1,), 3 * views + nl + 2),
+        (False, False, True, (), 4 * views + nl + 1),
+        (False, False, False, (), 5 * views + nl + 3),
+    ]
+    assert len(swappable(m, 10)) == 6 and len(swappable(m, 0)) == 3
 
 
 def test_refinement_leaves_a_level_that_is_already_right():

@@ -23,6 +23,14 @@ of the shared one matched a planted TF's count with r 0.90 with the genome backg
 backgrounds of :data:`BACKGROUNDS` (:func:`rebase`), with the same level search, and keeps
 the one whose held-out deviance is lowest by the same margin.
 
+Forward selection also takes, for a rule's TF pair, whichever views' product matches it best
+at the shared levels, and with hundreds of related JASPAR matrices that is often a
+consensus or core view (``ZBTB12 [consensus]`` for ZBTB12 sites called at a threshold of
+their own, ``ZBTB14 [core 6 bp]`` for TCFL5's), which no level search can move. So last,
+each E x P side that reads such a view tries a level view of its own matrix and of the few
+matrices whose level views the held-out deviance's slope favours, each at its best weight,
+level and background, and takes the best when it saves :data:`MIN_GAIN`.
+
 A candidate costs a scan of one matrix (:meth:`~epcli.model.motif_scan.MotifScanner.level_hits`)
 and a deviance, so the search takes seconds; the refit that follows is the warm start's.
 """
@@ -42,8 +50,15 @@ from epcli.motifs.pwm import DEFAULT_BACKGROUND
 OFFSETS: tuple[float, ...] = (-0.04, -0.03, -0.02, -0.01, 0.01, 0.02, 0.03, 0.04)
 #: Additive level views refined beside the E x P pairs' (those of the largest weights).
 ADDITIVE_VIEWS = 12
-#: Held-out deviance (mean per pair) a new level or background must save to be kept.
+#: Held-out deviance (mean per pair) a new view, level or background must save to be kept.
 MIN_GAIN = 1e-4
+#: Matrices whose level views are tried in place of an E x P pair's consensus or core view
+#: (:func:`refine_levels`): its own and those whose level views promise most.
+SWAP_CANDIDATES = 4
+#: Additive consensus and core views tried the same way (those of the largest weights).
+ADDITIVE_SWAPS = 6
+#: Newton steps of the scale of a swapped view's weight.
+WEIGHT_STEPS = 8
 #: Backgrounds (A, C, G, T) a used matrix may be scored against: uniform (the default of
 #: FIMO with a JASPAR MEME file, MOODS and Biopython) and the human genome's (the motif
 #: set's default).
@@ -124,6 +139,39 @@ def used_level_views(model, additive: int = 0) -> list[tuple[int, int]]:
     return [tuple(x) for x in used.nonzero().tolist()]
 
 
+def swappable(model, additive: int) -> list[tuple[torch.Tensor, tuple[int, ...], int]]:
+    """The consensus and core views (of JASPAR matrices, not free filters) that
+    :func:`refine_levels` tries to replace: each side of each E x P pair that reads one, then
+    the ``additive`` such views with the largest additive weights.
+
+    Returns
+    -------
+    list of (torch.Tensor, tuple, int)
+        The weight tensor (``u``, ``v``, ``w_E`` or ``w_P``), the row of it (``(k,)`` for
+        pair k, ``()`` for an additive term) and the activity column read.
+    """
+    lay = model.scanner.layout
+    mv, nl = model.scanner.n_motifs * lay.views, lay.n_level_views
+
+    def counts(x: torch.Tensor) -> torch.Tensor:
+        cols = torch.arange(x.numel(), device=x.device)
+        return (x != 0) & (cols < mv) & (cols % lay.views >= nl)
+
+    out = []
+    if model.cfg.use_interaction:
+        for k in range(model.u.shape[0]):
+            for w in (model.u, model.v):
+                out += [(w, (k,), int(f)) for f in counts(w[k]).nonzero().flatten()]
+    if additive > 0:
+        both = torch.stack([model.w_e.detach(), model.w_p.detach()])
+        size = torch.where(torch.stack([counts(x) for x in both]), both.abs(), 0.0).flatten()
+        top = torch.topk(size, min(int(additive), size.numel()))
+        for i in top.indices[top.values > 0].tolist():
+            side, f = divmod(i, both.shape[1])
+            out.append(((model.w_e, model.w_p)[side], (), f))
+    return out
+
+
 def refine_levels(
     model,
     codes: tuple[np.ndarray, np.ndarray],
@@ -134,7 +182,8 @@ def refine_levels(
     log: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Refine the level of each used log-odds view, then the background of each matrix
-    they read (module docstring), in place.
+    they read, then try level views in place of the E x P pairs' consensus and core views
+    (module docstring), in place.
 
     Parameters
     ----------
@@ -159,7 +208,9 @@ def refine_levels(
     list of dict
         One per used view whose level or matrix background changed: ``motif`` (index),
         ``view`` (level index), ``level_from``, ``level_to``, ``background_from``,
-        ``background_to`` (:func:`background_name`), ``deviance_from``, ``deviance_to``.
+        ``background_to`` (:func:`background_name`), ``deviance_from``, ``deviance_to``,
+        and for a view taken into a pair ``in_place_of``, the activity column it replaced
+        (the pair's weight then refitted on the block).
         The scanner's ``level_rel``, ``background`` and weights and the activities'
         standardisation hold the new levels, and its memo of scans holds the windows'
         refined statistics (``stats`` must then be full scans) instead of any earlier scan.
@@ -175,8 +226,28 @@ def refine_levels(
         torch.as_tensor(np.asarray(c).astype(np.int64), device=sc.weight.device) for c in codes
     ]
 
+    def loss() -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(u_i((z[0], z[1])), y)
+
     def deviance() -> float:
-        return float(F.binary_cross_entropy_with_logits(u_i((z[0], z[1])), y))
+        return float(loss())
+
+    def fit_weight(w: torch.Tensor, at: tuple[int, ...]) -> float:
+        """The weight ``w[at]`` (of ``u``, ``v``, ``w_E`` or ``w_P``) scaled to its held-out
+        optimum (Newton steps on the scale), so that views are compared each at its best
+        weight, not at one fitted to another view; the deviance."""
+        keep = w[at].clone()
+        w[at] = 0.0
+        rest = u_i((z[0], z[1]))
+        w[at] = keep
+        term = u_i((z[0], z[1])) - rest
+        scale = torch.ones((), dtype=term.dtype)
+        for _ in range(WEIGHT_STEPS):
+            p = torch.sigmoid(rest + scale * term)
+            h = (p * (1 - p) * term**2).mean()
+            scale = scale - ((p - y) * term).mean() / h.clamp(min=1e-12)
+        w[at] = keep * scale.clamp(0.0, 10.0)
+        return deviance()
 
     def put(m: int, lv: int, hits: list[torch.Tensor]) -> None:
         """Level view ``lv`` of matrix ``m`` from ``hits`` (per side (N, B)): statistics,
@@ -245,8 +316,82 @@ def refine_levels(
                 "deviance_to": round(after, 6),
             }
 
+    def backgrounds(m: int, views: list[int], current: float) -> tuple[float, bool]:
+        """Matrix ``m`` against each other background of :data:`BACKGROUNDS`, its ``views``
+        searched again under it; the first to beat ``current`` by :data:`MIN_GAIN` is kept.
+        The deviance, and whether one was kept."""
+        start = state(m)
+        for bg in BACKGROUNDS:
+            if torch.allclose(
+                start["background"], torch.tensor(bg).to(start["background"]), atol=1e-4
+            ):
+                continue
+            rebase(sc, m, bg)
+            hits = [sc.level_hits(w, m, sc.level_rel[m], best=True) for w in windows]
+            for side in range(2):
+                stats[side][:, m, -1] = hits[side][:, -1]
+            for lv in range(nl):
+                put(m, lv, [hits[0][:, lv], hits[1][:, lv]])
+            new = deviance()
+            for lv in views:
+                new = search(m, lv, new)
+            if new < current - MIN_GAIN:
+                return new, True
+            state(m, start)
+        return current, False
+
+    def tune(m: int, lv: int, current: float) -> float:
+        """View ``lv`` of ``m`` at its best level and background; the deviance."""
+        return backgrounds(m, [lv], search(m, lv, current))[0]
+
+    def swap(w: torch.Tensor, row: tuple[int, ...], f: int, current: float) -> float:
+        """The consensus or core view ``f`` that weight row ``w[row]`` reads (a side of an
+        E x P pair: a row of ``u`` or ``v``; an additive term: ``w_E`` or ``w_P``), tried
+        as a level view of its own matrix and of the :data:`SWAP_CANDIDATES` - 1 others
+        whose level views promise most (the held-out deviance's slope along each level
+        view in its place: the score test of that view), each at its best weight, level
+        and background (:func:`fit_weight`, :func:`tune`); the best is kept when it beats
+        ``current``, and ``f`` at its best weight, by :data:`MIN_GAIN`. The deviance."""
+        val = w[(*row, f)].clone()
+        w[(*row, f)] = 0.0
+        with torch.enable_grad():
+            slope = torch.autograd.grad(loss(), w)[0][row][level_cols]
+        w[(*row, f)] = val
+        gain = -slope * val.sign()
+        gain[w[row][level_cols] != 0] = -1.0  # views the row reads already
+        gain = gain.view(-1, nl).max(1)  # each matrix's most promising level view
+        top = torch.topk(gain.values, min(SWAP_CANDIDATES, gain.values.numel()))
+        own = f // lay.views  # the view's own matrix first, whatever its promise
+        picks = [own] + [
+            int(m) for m, g in zip(top.indices, top.values, strict=True) if g > 0 and m != own
+        ][: SWAP_CANDIDATES - 1]
+        cand = [(m, int(gain.indices[m])) for m in picks]
+
+        def trial(m: int, lv: int) -> float:
+            w[(*row, f)], w[(*row, m * lay.views + lv)] = 0.0, val
+            return tune(m, lv, fit_weight(w, (*row, m * lay.views + lv)))
+
+        devs = []
+        for m, lv in cand:
+            kept = state(m)
+            devs.append(trial(m, lv))
+            state(m, kept)
+            w[(*row, m * lay.views + lv)], w[(*row, f)] = 0.0, val
+        here = fit_weight(w, (*row, f))  # the view as it is, at its best weight too
+        w[(*row, f)] = val
+        if not devs or min(devs) >= min(current, here) - MIN_GAIN:
+            return current
+        m, lv = cand[int(np.argmin(devs))]
+        start = state(m)
+        new = trial(m, lv)
+        record(m, [lv], start, current, new)
+        moved[(m, lv)]["in_place_of"] = f
+        return new
+
     moved: dict[tuple[int, int], dict] = {}
     used = used_level_views(model, ADDITIVE_VIEWS)
+    mv = sc.n_motifs * lay.views
+    level_cols = torch.arange(mv).view(-1, lay.views)[:, :nl].flatten()
     with torch.no_grad():
         z = [acts[0](stats[0]), acts[1](stats[1])]  # kept current column by column
         best = start_dev = deviance()
@@ -259,25 +404,13 @@ def refine_levels(
         for m in sorted({m for m, _ in used}):  # each matrix's background, with its levels
             views = [lv for mm, lv in used if mm == m]
             start = state(m)
-            for bg in BACKGROUNDS:
-                if torch.allclose(
-                    start["background"], torch.tensor(bg).to(start["background"]), atol=1e-4
-                ):
-                    continue
-                rebase(sc, m, bg)
-                hits = [sc.level_hits(w, m, sc.level_rel[m], best=True) for w in windows]
-                for side in range(2):
-                    stats[side][:, m, -1] = hits[side][:, -1]
-                for lv in range(nl):
-                    put(m, lv, [hits[0][:, lv], hits[1][:, lv]])
-                new = deviance()
-                for lv in views:
-                    new = search(m, lv, new)
-                if new < best - MIN_GAIN:
-                    record(m, views, start, best, new)
-                    best = new
-                    break
-                state(m, start)
+            new, kept = backgrounds(m, views, best)
+            if kept:
+                record(m, views, start, best, new)
+                best = new
+        for w, row, f in swappable(model, ADDITIVE_SWAPS):  # consensus and core views
+            if w[(*row, f)] != 0:  # (an earlier swap may have taken its weight)
+                best = swap(w, row, f, best)
     changed = sorted(moved.values(), key=lambda r: (r["motif"], r["view"]))
     if changed:  # memoised scans hold the old levels: the windows' new ones replace them
         sc.clear_cache()
@@ -299,6 +432,7 @@ def _summary(model, changed: list[dict], n_used: int, before: float, after: floa
             if r["background_to"] != r["background_from"]
             else ""
         )
+        + (f" in place of {_label(model, r['in_place_of'])}" if "in_place_of" in r else "")
         for r in changed
     )
     return (
@@ -306,3 +440,10 @@ def _summary(model, changed: list[dict], n_used: int, before: float, after: floa
         f"{n_used} level views of E x P pairs and the largest motif terms moved"
         + (f" ({moved}); held-out deviance {before:.4f} -> {after:.4f}" if changed else "")
     )
+
+
+def _label(model, col: int) -> str:
+    """``NAME/view`` of activity column ``col`` (the matrix's name, the view's index)."""
+    names = model.cfg.motif_names or []
+    m, view = divmod(int(col), model.scanner.layout.views)
+    return f"{names[m] if names else m}/{view}"

@@ -15,6 +15,7 @@ import torch
 from epcli.core.arrays import PairData, log_distance
 from epcli.core.schema import AUTO_SITE_CHOICES, MOTIF_KINDS, saved_model_config
 from epcli.model.motif_fit import penalty_path, warm_start
+from epcli.model.motif_read import model_feature_names
 from epcli.model.motif_sites import SiteLayout, site_matrices
 from epcli.motifs import load_motifs
 from epcli.train.checkpoint import saved_configs
@@ -162,8 +163,11 @@ def prepare_motif_model(
     }
     if res.levels:
         ids, names = model.cfg.motif_ids or [], model.cfg.motif_names or []
+        views = model_feature_names(model)[0]  # a swapped view by its feature id
         warm["levels_refined"] = [
-            {"id": ids[r["motif"]], "name": names[r["motif"]], **r} for r in res.levels
+            {"id": ids[r["motif"]], "name": names[r["motif"]], **r}
+            | ({"in_place_of": views[r["in_place_of"]]} if "in_place_of" in r else {})
+            for r in res.levels
         ]
     if sites:
         warm["site_sets"] = sites
