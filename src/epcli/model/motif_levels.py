@@ -27,12 +27,14 @@ Forward selection also takes, for a rule's TF pair, whichever views' product mat
 at the shared levels, and with hundreds of related JASPAR matrices that is often a
 consensus or core view (``ZBTB12 [consensus]`` for ZBTB12 sites called at a threshold of
 their own, ``ZBTB14 [core 6 bp]`` for TCFL5's), which no level search can move. So last,
-each E x P side that reads such a view tries a level view of its own matrix and of the few
+each E x P side that reads such a view, and each of the :data:`ADDITIVE_SWAPS` such views
+with the largest additive weights, tries a level view of its own matrix and of the few
 matrices whose level views the held-out deviance's slope favours, each at its best weight,
 level and background, and takes the best when it saves :data:`MIN_GAIN`.
 
 A candidate costs a scan of one matrix (:meth:`~epcli.model.motif_scan.MotifScanner.level_hits`)
-and a deviance, so the search takes seconds; the refit that follows is the warm start's.
+and a deviance, so one search takes seconds and the whole refinement one to two minutes on
+a benchmark set; the refit that follows is the warm start's.
 """
 
 from __future__ import annotations
@@ -182,8 +184,8 @@ def refine_levels(
     log: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Refine the level of each used log-odds view, then the background of each matrix
-    they read, then try level views in place of the E x P pairs' consensus and core views
-    (module docstring), in place.
+    they read, then try level views in place of the consensus and core views of the E x P
+    pairs and of the largest additive terms (module docstring), in place.
 
     Parameters
     ----------
@@ -209,8 +211,8 @@ def refine_levels(
         One per used view whose level or matrix background changed: ``motif`` (index),
         ``view`` (level index), ``level_from``, ``level_to``, ``background_from``,
         ``background_to`` (:func:`background_name`), ``deviance_from``, ``deviance_to``,
-        and for a view taken into a pair ``in_place_of``, the activity column it replaced
-        (the pair's weight then refitted on the block).
+        and for a view taken in place of another ``in_place_of``, the activity column it
+        replaced (its weight then refitted on the block).
         The scanner's ``level_rel``, ``background`` and weights and the activities'
         standardisation hold the new levels, and its memo of scans holds the windows'
         refined statistics (``stats`` must then be full scans) instead of any earlier scan.
