@@ -6,9 +6,11 @@ import copy
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from epcli.model.motif_levels import (
     UNIFORM,
+    best_scale,
     rebase,
     refine_levels,
     swappable,
@@ -175,6 +177,41 @@ def test_a_pair_reading_a_consensus_view_moves_to_a_refined_level_view():
     assert (entry["motif"], entry["view"], entry["in_place_of"]) == (motif, col % lay.views, core)
     assert entry["deviance_to"] < entry["deviance_from"]
     assert f"in place of NFYA/{core % lay.views}" in logged[0]
+
+
+def test_best_scale_does_not_overshoot_where_the_logits_saturate():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4000, generator=g)
+    y = (torch.rand(4000, generator=g) < torch.sigmoid(x)).float()
+    rest = torch.zeros(4000)
+    for true, term in ((0.05, 20 * x), (2.0, 0.5 * x), (0.0, torch.randn(4000, generator=g))):
+        s = best_scale(rest, term, y)
+        grid = torch.linspace(0, 10, 20001)
+        devs = torch.stack([F.binary_cross_entropy_with_logits(rest + c * term, y) for c in grid])
+        assert 0.0 <= float(s) <= 10.0
+        assert abs(float(s) - float(grid[devs.argmin()])) < 0.01  # the grid's optimum
+        assert abs(float(s) - true) < 0.5 * true + 0.05
+
+
+def test_a_wrong_side_of_a_pair_moves_to_the_matrix_its_partner_reads():
+    m = level_model()
+    lay = m.scanner.layout
+    ms = load_motifs(TEST_DATA / "tiny_motifs.jaspar")
+    w, lengths, _ = ms.log_odds_tensor()
+    m.set_motifs(w, lengths, site_matrices(ms, lay))
+    motif, codes, (se, sp), pairs, y, held = pair_set(m, 0.83, 13)
+    other = 4 * lay.views + lay.views - 1  # FOS::JUN's core: not the labels' matrix
+    right = motif * lay.views + lay.levels.index(0.8)
+    reads_only(m, other)
+    with torch.no_grad():  # the promoter side reads the labels' matrix, at 0.80
+        m.v[0, other], m.v[0, right] = 0.0, 1.0
+    changed = refine(m, codes, (se, sp), pairs, y, held)
+    col = int(m.u[0].nonzero().flatten()[0])
+    assert col // lay.views == motif and col % lay.views < lay.n_level_views
+    (swapped,) = [c for c in changed if "in_place_of" in c]
+    assert swapped["in_place_of"] == other
+    # the candidates' weights were fitted on the block: far better than no pair at all
+    assert swapped["deviance_to"] < swapped["deviance_from"] - 0.1
 
 
 def test_the_consensus_and_core_views_tried_are_the_pairs_and_the_largest_additive_ones():

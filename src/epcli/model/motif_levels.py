@@ -141,6 +141,42 @@ def used_level_views(model, additive: int = 0) -> list[tuple[int, int]]:
     return [tuple(x) for x in used.nonzero().tolist()]
 
 
+def best_scale(rest: torch.Tensor, term: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The scale s in [0, 10] with the lowest deviance of logits ``rest + s * term``:
+    :data:`WEIGHT_STEPS` Newton steps from 1, each halved until the deviance does not rise
+    (where the logits saturate, the curvature is near 0 and a full step overshoots).
+
+    Parameters
+    ----------
+    rest, term : torch.Tensor, shape (n,)
+        The logits without the term, and the term at scale 1.
+    y : torch.Tensor, shape (n,)
+        0/1 labels.
+
+    Returns
+    -------
+    torch.Tensor, shape ()
+    """
+
+    def dev(scale: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(rest + scale * term, y)
+
+    scale = torch.ones((), dtype=term.dtype)
+    now = dev(scale)
+    for _ in range(WEIGHT_STEPS):
+        p = torch.sigmoid(rest + scale * term)
+        step = ((p - y) * term).mean() / (p * (1 - p) * term**2).mean().clamp(min=1e-12)
+        for _ in range(20):
+            new = (scale - step).clamp(0.0, 10.0)
+            if dev(new) <= now:
+                break
+            step = step / 2
+        else:
+            break
+        scale, now = new, dev(new)
+    return scale
+
+
 def swappable(model, additive: int) -> list[tuple[torch.Tensor, tuple[int, ...], int]]:
     """The consensus and core views (of JASPAR matrices, not free filters) that
     :func:`refine_levels` tries to replace: each side of each E x P pair that reads one, then
@@ -236,19 +272,14 @@ def refine_levels(
 
     def fit_weight(w: torch.Tensor, at: tuple[int, ...]) -> float:
         """The weight ``w[at]`` (of ``u``, ``v``, ``w_E`` or ``w_P``) scaled to its held-out
-        optimum (Newton steps on the scale), so that views are compared each at its best
-        weight, not at one fitted to another view; the deviance."""
+        optimum (:func:`best_scale`), so that views are compared each at its best weight,
+        not at one fitted to another view; the deviance."""
         keep = w[at].clone()
         w[at] = 0.0
         rest = u_i((z[0], z[1]))
         w[at] = keep
         term = u_i((z[0], z[1])) - rest
-        scale = torch.ones((), dtype=term.dtype)
-        for _ in range(WEIGHT_STEPS):
-            p = torch.sigmoid(rest + scale * term)
-            h = (p * (1 - p) * term**2).mean()
-            scale = scale - ((p - y) * term).mean() / h.clamp(min=1e-12)
-        w[at] = keep * scale.clamp(0.0, 10.0)
+        w[at] = keep * best_scale(rest, term, y)
         return deviance()
 
     def put(m: int, lv: int, hits: list[torch.Tensor]) -> None:
@@ -437,9 +468,11 @@ def _summary(model, changed: list[dict], n_used: int, before: float, after: floa
         + (f" in place of {_label(model, r['in_place_of'])}" if "in_place_of" in r else "")
         for r in changed
     )
+    swapped = sum("in_place_of" in r for r in changed)
     return (
-        f"warm start: log-odds levels refined on the held-out block: {len(changed)} of "
-        f"{n_used} level views of E x P pairs and the largest motif terms moved"
+        f"warm start: log-odds levels refined on the held-out block: {len(changed) - swapped}"
+        f" of {n_used} level views of E x P pairs and the largest motif terms moved, "
+        f"{swapped} taken in place of consensus or core views"
         + (f" ({moved}); held-out deviance {before:.4f} -> {after:.4f}" if changed else "")
     )
 
