@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -234,6 +235,21 @@ def test_the_consensus_and_core_views_tried_are_the_pairs_and_the_largest_additi
         (False, False, False, (), 5 * views + nl + 3),
     ]
     assert len(swappable(m, 10)) == 6 and len(swappable(m, 0)) == 3
+
+
+@pytest.mark.parametrize("seed", [5, 7])
+def test_the_level_search_walks_past_its_window_to_a_level_farther_away(seed):
+    m = level_model()
+    lay = m.scanner.layout
+    view = lay.levels.index(0.7)  # the lowest shared level; the labels follow hits at 0.57
+    motif, codes, (se, sp), pairs, y, held = pair_set(m, 0.57, seed)
+    reads_only(m, motif * lay.views + view)
+    changed = refine(m, codes, (se, sp), pairs, y, held)
+    assert [(c["motif"], c["view"]) for c in changed] == [(motif, view)]
+    # a window of OFFSETS reaches 0.66, and the background search's one 0.62 at most;
+    # the search goes on from the farthest level while it wins
+    assert abs(changed[0]["level_to"] - 0.57) < 0.015
+    assert changed[0]["deviance_to"] < 0.7 * changed[0]["deviance_from"]
 
 
 def test_refinement_leaves_a_level_that_is_already_right():

@@ -10,7 +10,9 @@ U_I uses, each level view of an E x P pair and of the largest additive motif ter
 (:func:`used_level_views`) tries the levels
 :data:`OFFSETS` around its own, one view at a time (coordinate search, the other weights
 fixed), and keeps the level whose held-out block deviance is lowest, when it beats the
-current one by more than :data:`MIN_GAIN`. The matrix's level is shared by its enhancer and
+current one by more than :data:`MIN_GAIN`; when that level is the farthest one tried, it
+tries again from there (a short, specific matrix's threshold can sit near its best score,
+beyond 0.04 of the top shared level). The matrix's level is shared by its enhancer and
 promoter views, as the scan is.
 
 A log-odds score also depends on the background it is taken against. The motif set's is
@@ -48,7 +50,8 @@ import torch.nn.functional as F
 from epcli.motifs.pwm import DEFAULT_BACKGROUND
 
 #: Offsets (relative-score units) of the levels a used view tries around its own: up to
-#: just short of the neighbouring shared levels (0.05 apart).
+#: just short of the neighbouring shared levels (0.05 apart); the search goes on from the
+#: farthest when it wins.
 OFFSETS: tuple[float, ...] = (-0.04, -0.03, -0.02, -0.01, 0.01, 0.02, 0.03, 0.04)
 #: Additive level views refined beside the E x P pairs' (those of the largest weights).
 ADDITIVE_VIEWS = 12
@@ -312,7 +315,19 @@ def refine_levels(
 
     def search(m: int, lv: int, current: float) -> float:
         """Move view ``lv`` of ``m`` to the level of :data:`OFFSETS` around its own with
-        the lowest deviance, if it beats ``current`` by :data:`MIN_GAIN`; that deviance."""
+        the lowest deviance, if it beats ``current`` by :data:`MIN_GAIN`, and on from
+        there while that level is the farthest one tried (a line search ends inside its
+        window, not at its edge); the deviance."""
+        reach = max(abs(o) for o in OFFSETS) - 1e-6
+        while True:
+            here = float(sc.level_rel[m, lv])
+            new = step(m, lv, current)
+            if new >= current or abs(float(sc.level_rel[m, lv]) - here) < reach:
+                return new
+            current = new
+
+    def step(m: int, lv: int, current: float) -> float:
+        """One move of :func:`search`, within :data:`OFFSETS` of the view's level."""
         here = float(sc.level_rel[m, lv])
         cand = torch.tensor([here + o for o in OFFSETS]).clamp(0.5, 1.0)
         # never onto another view's level of the matrix (the same feature twice)
