@@ -11,8 +11,8 @@ U_I uses, each level view of an E x P pair and of the largest additive motif ter
 :data:`OFFSETS` around its own, one view at a time (coordinate search, the other weights
 fixed), and keeps the level whose held-out block deviance is lowest, when it beats the
 current one by more than :data:`MIN_GAIN`; when that level is the farthest one tried, it
-tries again from there (a short, specific matrix's threshold can sit near its best score,
-beyond 0.04 of the top shared level). The matrix's level is shared by its enhancer and
+tries again from there (forward selection may take a view at a shared level more than 0.04
+from the matrix's best one). The matrix's level is shared by its enhancer and
 promoter views, as the scan is.
 
 A log-odds score also depends on the background it is taken against. The motif set's is
