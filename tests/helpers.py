@@ -74,3 +74,32 @@ def write_text(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` and return the path."""
     path.write_text(text)
     return path
+
+
+def reads_only(m, col: int, weight: float = 2.5) -> None:
+    """Make motif model ``m``'s U_I ``-1 + weight * z_E[col] * z_P[col]``: one E x P pair on
+    activity column ``col``, no other term or gate."""
+    import torch
+
+    with torch.no_grad():
+        for p in (m.w_e, m.w_p, m.u, m.v, m.gate):
+            p.zero_()
+        m.u[0, col] = weight
+        m.v[0, col] = 1.0
+        m.bias.fill_(-1.0)
+
+
+def pair_u_i(m, ei, pi):
+    """U_I of pairs (enhancer and promoter window rows ``ei``, ``pi``) of a motif model that
+    has only its E x P interaction and bias, from activities (z_E, z_P)."""
+    import torch
+
+    ei, pi = torch.as_tensor(ei), torch.as_tensor(pi)
+    return lambda z: m.bias + ((z[0] @ m.u.T)[ei] * (z[1] @ m.v.T)[pi]).sum(-1)
+
+
+def random_windows(n: int, length: int, seed: int):
+    """``n`` uniformly random windows of base codes A, C, G, T, shape (n, length), uint8."""
+    import numpy as np
+
+    return np.random.default_rng(seed).integers(0, 4, size=(n, length)).astype(np.uint8)

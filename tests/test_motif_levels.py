@@ -21,7 +21,7 @@ from epcli.model.motif_read import model_feature_names
 from epcli.model.motif_sites import site_matrices
 from epcli.model.registry import build_model
 from epcli.motifs import DEFAULT_BACKGROUND, load_motifs
-from helpers import TEST_DATA, tiny_motif_model
+from helpers import TEST_DATA, pair_u_i, random_windows, reads_only, tiny_motif_model
 
 SITES = "levels+cores"
 
@@ -32,69 +32,12 @@ def level_model(seed: int = 0):
     )
 
 
-def reads_only(m, col: int, weight: float = 2.5) -> None:
-    """U_I = -1 + weight * z_E[col] * z_P[col]: one E x P pair, no other term or gate."""
-    with torch.no_grad():
-        for p in (m.w_e, m.w_p, m.u, m.v, m.gate):
-            p.zero_()
-        m.u[0, col] = weight
-        m.v[0, col] = 1.0
-        m.bias.fill_(-1.0)
-
-
-def pair_u_i(m, ei: np.ndarray, pi: np.ndarray):
-    """U_I of pairs from activities (z_E, z_P)."""
-    ei, pi = torch.as_tensor(ei), torch.as_tensor(pi)
-    return lambda z: m.bias + ((z[0] @ m.u.T)[ei] * (z[1] @ m.v.T)[pi]).sum(-1)
-
-
-def windows(n: int, length: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 4, size=(n, length)).astype(np.uint8)
-
-
-def test_level_hits_counts_as_the_scan_counts():
-    m = level_model()
-    enh = windows(6, 300, 0)
-    stats = m.scan_stats(enh)
-    lay = m.scanner.layout
-    for motif in range(m.scanner.n_motifs):
-        got = m.scanner.level_hits(
-            torch.as_tensor(enh.astype(np.int64)), motif, m.scanner.level_rel[motif]
-        )
-        assert torch.equal(got, stats[:, motif, : len(lay.levels)])
-    assert stats[:, :, : len(lay.levels)].sum() > 0
-
-
-def test_own_levels_are_saved_and_weights_without_them_load_with_the_shared_levels():
-    m = level_model()
-    lay = m.scanner.layout
-    assert torch.equal(m.scanner.level_rel[2], torch.tensor(lay.levels))
-    enh = windows(4, 300, 1)
-    before = m.scan_stats(enh)
-    with torch.no_grad():
-        m.scanner.level_rel[2, 1] = 0.77
-    back = build_model(m.cfg, seed=3)
-    back.load_state_dict(m.state_dict(), strict=True)
-    assert float(back.scanner.level_rel[2, 1]) == np.float32(0.77)
-    moved = back.scan_stats(enh)
-    assert not torch.equal(moved[:, 2, 1], before[:, 2, 1])  # hits at 0.77, not 0.75
-    assert torch.equal(moved[:, 2, 0], before[:, 2, 0])
-    ids, names = model_feature_names(back)
-    views = lay.views
-    assert ids[2 * views + 1].endswith("/s77") and "[log-odds >= 0.77]" in names[2 * views + 1]
-    assert ids[2 * views].endswith("/s70")
-    old = {k: v for k, v in m.state_dict().items() if k != "scanner.level_rel"}
-    legacy = build_model(m.cfg, seed=3)
-    legacy.load_state_dict(old, strict=True)  # saved before matrices had their own levels
-    assert torch.equal(legacy.scanner.level_rel[2], torch.tensor(lay.levels))
-
-
 def pair_set(m, true_level: float, seed: int, background=None):
     """Windows, their statistics (the model standardised over them) and pairs labelled by
     the product of one matrix's standardised hit counts at ``true_level`` on both sides
     (its log-odds against ``background`` when given): ``logit = 2.5 x_E x_P - 1``."""
     motif = 1
-    enh, pro = windows(300, 400, seed), windows(120, 400, seed + 1)
+    enh, pro = random_windows(300, 400, seed), random_windows(120, 400, seed + 1)
     truth = m
     if background is not None:
         truth = copy.deepcopy(m)

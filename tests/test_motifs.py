@@ -12,7 +12,8 @@ import torch
 
 from epcli.core.errors import EpcliError, UsageError
 from epcli.model.encoder import one_hot
-from epcli.model.motif_scan import RES, MotifScanner, strand_max
+from epcli.model.motif_kernels import RES, strand_max
+from epcli.model.motif_scan import MotifScanner
 from epcli.model.motif_sites import (
     DEFAULT_LEVELS,
     N_LEVEL_VIEWS,

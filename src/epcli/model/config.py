@@ -106,6 +106,13 @@ class ModelConfig:
         start moves each used view's level to the nearby level (within 0.04) that scores
         the held-out genome block best, then each such view's matrix to a uniform
         background where that scores it better (:mod:`epcli.model.motif_levels`).
+    motif_refine_consensus : bool
+        The warm start edits the string of each consensus or core view that an E x P pair
+        or one of the largest motif terms reads (opens or narrows a position, drops or adds
+        an end base) while an edit scores the held-out genome block better
+        (:mod:`epcli.model.motif_consensus`). Off by default: on the development rule it
+        made the planted RUNX, NF-kB and IRF sites' counts exact or closer, but the unseen
+        cells scored no better (docs/benchmarks.md).
     motif_finetune : bool
         Train the PWM weights (slower: no scan can be reused); otherwise they stay frozen.
     use_motif_prior : bool
@@ -152,6 +159,7 @@ class ModelConfig:
     motif_bins: int = 4
     motif_sites: str = AUTO_MOTIF_SITES
     motif_refine_levels: bool = True
+    motif_refine_consensus: bool = False
     motif_finetune: bool = False
     use_motif_prior: bool = True
     n_free_filters: int = 4

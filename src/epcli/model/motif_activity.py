@@ -75,9 +75,10 @@ class MotifActivity(nn.Module):
         views = torch.cat([lo, cons], dim=-1).flatten(1)
         return torch.cat([views, pwm[:, m:]], dim=1)
 
-    def level_view(self, counts: torch.Tensor) -> torch.Tensor:
-        """One log-odds level view, unstandardised, from a matrix's hits per ring at that
-        level (a layout with one view per level): (N, B) -> (N,), as :meth:`raw` computes it."""
+    def count_view(self, counts: torch.Tensor) -> torch.Tensor:
+        """One count view, unstandardised, from a matrix's hits per ring: a log-odds level
+        view (a layout with one view per level) or a consensus view, (N, B) -> (N,), as
+        :meth:`raw` computes it."""
         p = F.softplus(self.pos) / math.log(2.0)
         return torch.log1p((counts @ p).clamp(min=0.0))
 

@@ -49,7 +49,7 @@ from epcli.core.metrics import aupr
 from epcli.core.sampling import stratified_pick
 from epcli.model.lasso import LassoResult, fista
 from epcli.model.motif_adapt import fit_direction
-from epcli.model.motif_levels import refine_levels
+from epcli.model.motif_consensus import refine_views
 from epcli.model.motif_pairs import ridge_logistic, select_pairs
 from epcli.model.motif_scales import apply_scales, fit_scales
 
@@ -108,8 +108,8 @@ class WarmStartResult:
     scales : dict or None
         ``scales`` (U_I part -> factor) and ``shift`` of the bias, fitted on the held-out
         block (:mod:`epcli.model.motif_scales`); None without a held-out block.
-    levels : list of dict
-        The log-odds levels refined (:func:`~epcli.model.motif_levels.refine_levels`).
+    levels, consensus : list of dict
+        The log-odds levels refined, the consensus strings edited (:func:`refine_views`).
     """
 
     sparsity: float
@@ -120,6 +120,7 @@ class WarmStartResult:
     re_prior: dict | None = None
     scales: dict | None = None
     levels: list[dict] = field(default_factory=list)
+    consensus: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -391,13 +392,12 @@ def warm_start(
         # U_I from the fitting rows only, so that the held-out block is scored out of sample
         _fit_u_i(model, se, sp, pairs(fit_rows), result.sparsity)
         on = pairs(held)  # validation cells' pairs are never fitted, not even these scales
-        if model.cfg.motif_refine_levels:
-            result.levels = refine_levels(
-                model, (enh_codes, pro_codes), (se, sp), (enh_idx[fitted], pro_idx[fitted]),
-                lambda z: _u_i(model, se, sp, on, inter=True, z=z), on.y, log,
-            )  # fmt: skip
-            if result.levels:  # the weights again, on the refined views
-                _fit_u_i(model, se, sp, pairs(fit_rows), result.sparsity)
+        result.levels, result.consensus = refine_views(
+            model, (enh_codes, pro_codes), (se, sp), (enh_idx[fitted], pro_idx[fitted]),
+            lambda z: _u_i(model, se, sp, on, inter=True, z=z), on.y, log, part=on.ei % 2 == 0,
+        )  # fmt: skip
+        if result.levels or result.consensus:  # the weights again, on the refined views
+            _fit_u_i(model, se, sp, pairs(fit_rows), result.sparsity)
         with torch.no_grad():
             parts = _parts(model, se, sp, on, inter=True)
         result.scales = fit_scales(parts, float(model.bias.detach()), on.y)

@@ -81,11 +81,6 @@ def background_name(background) -> str:
     return " ".join(f"{base}{x:.3g}" for base, x in zip("ACGT", b, strict=True))
 
 
-#: What :func:`refine_levels` saves of a matrix before trying a level or background.
-_STATE = ("stats_e", "stats_p", "mean_e", "sd_e", "mean_p", "sd_p", "z_e", "z_p", "levels")
-_STATE += ("weights", "background")
-
-
 def rebase(scanner, motif: int, background) -> None:
     """Take matrix ``motif``'s log-odds against ``background`` (A, C, G, T) instead of its
     own: ``log2(p / b)`` becomes ``log2(p / background)`` at each of its positions, the base
@@ -213,6 +208,115 @@ def swappable(model, additive: int) -> list[tuple[torch.Tensor, tuple[int, ...],
     return out
 
 
+class ViewSearch:
+    """What the held-out searches of U_I's views share (:func:`refine_levels`,
+    :func:`~epcli.model.motif_consensus.refine_consensus`): the windows, their statistics and
+    activities kept current column by column, a matrix's state saved and put back, and the
+    held-out deviance, also at a weight's best scale.
+
+    Parameters
+    ----------
+    model : MotifPrismModel
+    codes : (np.ndarray, np.ndarray), shapes (Ne, Le) and (Np, Lp), uint8
+        The enhancer and promoter windows.
+    stats : (torch.Tensor, torch.Tensor), shapes (Ne, M+F, n_stats, B) and (Np, ...)
+        Their scan statistics, rewritten in place where a view changes.
+    norm_rows : (np.ndarray, np.ndarray)
+        Windows (rows, repeats allowed) the activities are standardised over.
+    u_i : callable
+        ``u_i((z_E, z_P))``: U_I of the held-out block's pairs, shape (n,).
+    y : torch.Tensor, shape (n,)
+        Their labels (0/1 floats).
+    """
+
+    def __init__(self, model, codes, stats, norm_rows, u_i, y) -> None:
+        self.model, self.sc = model, model.scanner
+        self.lay = self.sc.layout
+        self.acts = (model.act_e, model.act_p)
+        self.stats, self.u_i, self.y = stats, u_i, y
+        self.norm_rows = tuple(torch.as_tensor(np.unique(np.asarray(r))) for r in norm_rows)
+        dev = self.sc.weight.device
+        self.windows = [torch.as_tensor(np.asarray(c).astype(np.int64), device=dev) for c in codes]
+        with torch.no_grad():
+            self.z = [self.acts[0](stats[0]), self.acts[1](stats[1])]
+
+    def loss(self) -> torch.Tensor:
+        """Mean held-out deviance (a tensor, for gradients)."""
+        return F.binary_cross_entropy_with_logits(self.u_i((self.z[0], self.z[1])), self.y)
+
+    def deviance(self) -> float:
+        """Mean held-out deviance."""
+        return float(self.loss())
+
+    def split(self, part: torch.Tensor) -> tuple[float, float]:
+        """Mean held-out deviance of the pairs in ``part`` ((n,) bool) and of the others."""
+        d = F.binary_cross_entropy_with_logits(
+            self.u_i((self.z[0], self.z[1])), self.y, reduction="none"
+        )
+        return float(d[part].mean()), float(d[~part].mean())
+
+    def fit_weight(self, w: torch.Tensor, at: tuple[int, ...]) -> float:
+        """The weight ``w[at]`` (of ``u``, ``v``, ``w_E`` or ``w_P``) scaled to its held-out
+        optimum (:func:`best_scale`), so that views are compared each at its best weight,
+        not at one fitted to another view; the deviance."""
+        keep = w[at].clone()
+        w[at] = 0.0
+        rest = self.u_i((self.z[0], self.z[1]))
+        w[at] = keep
+        term = self.u_i((self.z[0], self.z[1])) - rest
+        w[at] = keep * best_scale(rest, term, self.y)
+        return self.deviance()
+
+    def put(self, m: int, view: int, stat: int, hits: list[torch.Tensor]) -> None:
+        """View ``view`` of matrix ``m`` from ``hits`` (per side (N, B)), its statistic
+        ``stat``: statistics, standardisation and activity column."""
+        col = m * self.lay.views + view
+        for side in range(2):
+            self.stats[side][:, m, stat] = hits[side]
+            a = self.acts[side]
+            raw = a.count_view(hits[side])
+            ref = raw[self.norm_rows[side]]
+            sd = ref.std() if ref.numel() > 1 else torch.ones(())
+            a.mean[col] = ref.mean()
+            a.sd[col] = torch.where(sd < 1e-3, torch.ones_like(sd), sd)
+            self.z[side][:, col] = (raw - a.mean[col]) / a.sd[col]
+
+    def _parts(self, m: int) -> dict[str, tuple[torch.Tensor, tuple]]:
+        """Name -> (tensor, index) of everything of matrix ``m`` that a search may change."""
+        v = self.lay.views
+        cols = slice(m * v, (m + 1) * v)
+        every = (slice(None), m)
+        sc = self.sc
+        out = {"stats_e": (self.stats[0], every), "stats_p": (self.stats[1], every)}
+        for side, a in zip("ep", self.acts, strict=True):
+            out[f"mean_{side}"], out[f"sd_{side}"] = (a.mean, (cols,)), (a.sd, (cols,))
+        out["z_e"], out["z_p"] = (self.z[0], (slice(None), cols)), (self.z[1], (slice(None), cols))
+        out["weights"] = (sc.weight.data, (m,))
+        for key in ("cons", "cons_len", "cons_edited"):
+            out[key] = (getattr(sc, key), every)
+        if self.lay.level_views:
+            out["levels"], out["background"] = (sc.level_rel, (m,)), (sc.background, (m,))
+        return out
+
+    def state(self, m: int, back: dict | None = None) -> dict:
+        """Matrix ``m``'s statistics, views, consensus matrices, levels, weights and
+        background (copies), or put ``back`` such copies."""
+        parts = self._parts(m)
+        if back is None:
+            return {k: t[w].clone() for k, (t, w) in parts.items()}
+        for k, (t, w) in parts.items():
+            t[w] = back[k]
+        return back
+
+    def commit(self) -> None:
+        """The memo of scans holds earlier statistics: the windows' new ones replace them
+        (``stats`` must be full scans)."""
+        self.sc.clear_cache()
+        for w, st in zip(self.windows, self.stats, strict=True):
+            self.sc.remember(w, st[:, : self.sc.n_motifs])
+        self.model.forget_plans()
+
+
 def refine_levels(
     model,
     codes: tuple[np.ndarray, np.ndarray],
@@ -230,18 +334,11 @@ def refine_levels(
     ----------
     model : MotifPrismModel
         Warm-started, with a site set of shared levels, one view per level.
-    codes : (np.ndarray, np.ndarray), shapes (Ne, Le) and (Np, Lp), uint8
-        The enhancer and promoter windows.
-    stats : (torch.Tensor, torch.Tensor), shapes (Ne, M+F, n_stats, B) and (Np, ...)
-        Their scan statistics; the level columns of a refined matrix are rewritten.
-    norm_rows : (np.ndarray, np.ndarray)
-        Windows (rows, repeats allowed) the activities are standardised over: the fitted
-        pairs' enhancer and promoter windows.
-    u_i : callable
-        ``u_i((z_E, z_P))``: U_I of the held-out block's pairs, shape (n,), from the
-        activities, shapes (Ne, M * views + F) and (Np, ...).
-    y : torch.Tensor, shape (n,)
-        Their labels (0/1 floats).
+    codes, stats, norm_rows, u_i, y
+        As :class:`ViewSearch` takes them: the windows, their statistics (the level
+        columns of a refined matrix are rewritten), the windows the activities are
+        standardised over (the fitted pairs'), U_I of the held-out block's pairs from the
+        activities, and their labels.
     log : callable, optional
 
     Returns
@@ -260,58 +357,13 @@ def refine_levels(
     lay = sc.layout
     if not lay.level_views or lay.rate_levels:
         return []
-    acts = (model.act_e, model.act_p)
     nl = lay.n_level_views
-    norm_rows = tuple(torch.as_tensor(np.unique(np.asarray(r))) for r in norm_rows)
-    windows = [
-        torch.as_tensor(np.asarray(c).astype(np.int64), device=sc.weight.device) for c in codes
-    ]
-
-    def loss() -> torch.Tensor:
-        return F.binary_cross_entropy_with_logits(u_i((z[0], z[1])), y)
-
-    def deviance() -> float:
-        return float(loss())
-
-    def fit_weight(w: torch.Tensor, at: tuple[int, ...]) -> float:
-        """The weight ``w[at]`` (of ``u``, ``v``, ``w_E`` or ``w_P``) scaled to its held-out
-        optimum (:func:`best_scale`), so that views are compared each at its best weight,
-        not at one fitted to another view; the deviance."""
-        keep = w[at].clone()
-        w[at] = 0.0
-        rest = u_i((z[0], z[1]))
-        w[at] = keep
-        term = u_i((z[0], z[1])) - rest
-        w[at] = keep * best_scale(rest, term, y)
-        return deviance()
+    vs = ViewSearch(model, codes, stats, norm_rows, u_i, y)
+    windows, state, deviance = vs.windows, vs.state, vs.deviance
 
     def put(m: int, lv: int, hits: list[torch.Tensor]) -> None:
-        """Level view ``lv`` of matrix ``m`` from ``hits`` (per side (N, B)): statistics,
-        standardisation and activity column."""
-        col = m * lay.views + lv
-        for side in range(2):
-            stats[side][:, m, lv] = hits[side]
-            a = acts[side]
-            raw = a.level_view(hits[side])
-            ref = raw[norm_rows[side]]
-            sd = ref.std() if ref.numel() > 1 else torch.ones(())
-            a.mean[col] = ref.mean()
-            a.sd[col] = torch.where(sd < 1e-3, torch.ones_like(sd), sd)
-            z[side][:, col] = (raw - a.mean[col]) / a.sd[col]
-
-    def state(m: int, back: dict | None = None) -> dict:
-        """Matrix ``m``'s statistics, level views, levels, weights and background (copies),
-        or put ``back`` such copies."""
-        cols = slice(m * lay.views, m * lay.views + nl)
-        parts = [*stats, *(x for a in acts for x in (a.mean, a.sd)), *z, sc.level_rel]
-        parts += [sc.weight.data, sc.background]
-        where = [*[(slice(None), m)] * 2, *[(cols,)] * 4, *[(slice(None), cols)] * 2]
-        where += [(m,)] * 3
-        if back is None:
-            return {k: t[w].clone() for k, t, w in zip(_STATE, parts, where, strict=True)}
-        for k, t, w in zip(_STATE, parts, where, strict=True):
-            t[w] = back[k]
-        return back
+        """Level view ``lv`` of matrix ``m`` (its statistic of the same index)."""
+        vs.put(m, lv, lv, hits)
 
     def search(m: int, lv: int, current: float) -> float:
         """Move view ``lv`` of ``m`` to the level of :data:`OFFSETS` around its own with
@@ -350,7 +402,8 @@ def refine_levels(
         return devs[c]
 
     def record(m: int, views: list[int], start: dict, before: float, after: float) -> None:
-        """Log the moves of views ``views`` of ``m`` since ``start`` (a :func:`state`)."""
+        """Log the moves of views ``views`` of ``m`` since ``start`` (a
+        :meth:`~ViewSearch.state`)."""
         for lv in views:
             key = (m, lv)
             first = moved.get(key, {"level_from": round(float(start["levels"][lv]), 4)})
@@ -398,12 +451,13 @@ def refine_levels(
         as a level view of its own matrix and of the :data:`SWAP_CANDIDATES` - 1 others
         whose level views promise most (the held-out deviance's slope along each level
         view in its place: the score test of that view), each at its best weight, level
-        and background (:func:`fit_weight`, :func:`tune`); the best is kept when it beats
-        ``current``, and ``f`` at its best weight, by :data:`MIN_GAIN`. The deviance."""
+        and background (:meth:`~ViewSearch.fit_weight`, :func:`tune`); the best is kept
+        when it beats ``current``, and ``f`` at its best weight, by :data:`MIN_GAIN`. The
+        deviance."""
         val = w[(*row, f)].clone()
         w[(*row, f)] = 0.0
         with torch.enable_grad():
-            slope = torch.autograd.grad(loss(), w)[0][row][level_cols]
+            slope = torch.autograd.grad(vs.loss(), w)[0][row][level_cols]
         w[(*row, f)] = val
         gain = -slope * val.sign()
         gain[w[row][level_cols] != 0] = -1.0  # views the row reads already
@@ -417,7 +471,7 @@ def refine_levels(
 
         def trial(m: int, lv: int) -> float:
             w[(*row, f)], w[(*row, m * lay.views + lv)] = 0.0, val
-            return tune(m, lv, fit_weight(w, (*row, m * lay.views + lv)))
+            return tune(m, lv, vs.fit_weight(w, (*row, m * lay.views + lv)))
 
         devs = []
         for m, lv in cand:
@@ -425,7 +479,7 @@ def refine_levels(
             devs.append(trial(m, lv))
             state(m, kept)
             w[(*row, m * lay.views + lv)], w[(*row, f)] = 0.0, val
-        here = fit_weight(w, (*row, f))  # the view as it is, at its best weight too
+        here = vs.fit_weight(w, (*row, f))  # the view as it is, at its best weight too
         w[(*row, f)] = val
         if not devs or min(devs) >= min(current, here) - MIN_GAIN:
             return current
@@ -441,7 +495,6 @@ def refine_levels(
     mv = sc.n_motifs * lay.views
     level_cols = torch.arange(mv).view(-1, lay.views)[:, :nl].flatten()
     with torch.no_grad():
-        z = [acts[0](stats[0]), acts[1](stats[1])]  # kept current column by column
         best = start_dev = deviance()
         for m, lv in used:  # each view's level, the matrix's background fixed
             start = state(m)
@@ -460,11 +513,8 @@ def refine_levels(
             if w[(*row, f)] != 0:  # (an earlier swap may have taken its weight)
                 best = swap(w, row, f, best)
     changed = sorted(moved.values(), key=lambda r: (r["motif"], r["view"]))
-    if changed:  # memoised scans hold the old levels: the windows' new ones replace them
-        sc.clear_cache()
-        for w, st in zip(windows, stats, strict=True):
-            sc.remember(w, st[:, : sc.n_motifs])
-        model.forget_plans()
+    if changed:
+        vs.commit()
     if log is not None:
         log(_summary(model, changed, len(used), start_dev, best))
     return changed

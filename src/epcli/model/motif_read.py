@@ -10,10 +10,14 @@ from epcli.model.config import ModelConfig
 from epcli.model.motif import MotifPrismModel
 from epcli.model.motif_levels import background_name
 from epcli.model.motif_sites import SiteLayout
+from epcli.motifs.pwm import iupac_string
 
 
 def feature_names(
-    cfg: ModelConfig, levels: np.ndarray | None = None, backgrounds: list[str] | None = None
+    cfg: ModelConfig,
+    levels: np.ndarray | None = None,
+    backgrounds: list[str] | None = None,
+    edited: dict[tuple[int, int], str] | None = None,
 ) -> tuple[list[str], list[str]]:
     """IDs and names of the activity features: each motif's views, then the free filters.
 
@@ -22,7 +26,9 @@ def feature_names(
     shared ones; ``backgrounds`` (M,): the name of each matrix's background
     (:func:`~epcli.model.motif_levels.background_name`), named when not the genome's
     (``MA0099.4/s85u``, ``FOS::JUN [log-odds >= 0.85, uniform background]``; another:
-    ``.../s85b``).
+    ``.../s85b``); ``edited``: (matrix, site model) -> the IUPAC string of each consensus
+    the warm start edited (:mod:`~epcli.model.motif_consensus`), which its views name
+    (``MA1623.2/c1:GAAANNGAAA``, ``Stat2 [consensus edited to GAAANNGAAA, <=1 mismatch]``).
 
     A motif's (blended) log-odds view is its matrix ID and TF name (``MA0099.4``,
     ``FOS::JUN``); a layout with a view per level names the level (``MA0099.4/s85``,
@@ -52,21 +58,30 @@ def feature_names(
         else:
             ids.append(i)
             names.append(n)
-        for site, core, allow in layout.models:
+        for s, (site, core, allow) in enumerate(layout.models):
+            string = (edited or {}).get((mi, s))
+            tag, said = ("", site)
+            if string is not None:
+                tag, said = f":{string}", f"{site} edited to {string}"
             for t in allow:
-                ids.append(f"{i}/c{t}" if core is None else f"{i}/k{core}c{t}")
-                names.append(f"{n} [{site}, <={t} mismatch{'es' if t != 1 else ''}]")
+                ids.append((f"{i}/c{t}" if core is None else f"{i}/k{core}c{t}") + tag)
+                names.append(f"{n} [{said}, <={t} mismatch{'es' if t != 1 else ''}]")
     free = [f"free{i + 1}" for i in range(cfg.n_free_filters)]
     return ids + free, names + free
 
 
 def model_feature_names(model: MotifPrismModel) -> tuple[list[str], list[str]]:
-    """:func:`feature_names` of a model, its log-odds views named by their own levels."""
+    """:func:`feature_names` of a model, its log-odds views named by their own levels and
+    its edited consensus views by their strings."""
     sc = model.scanner
+    edited = {
+        (int(m), int(s)): iupac_string(sc.cons[s, m, :, : sc.cons_len[s, m]].cpu().numpy())
+        for s, m in sc.cons_edited.nonzero().tolist()
+    }
     if not (sc.layout.level_views and not sc.layout.rate_levels):
-        return feature_names(model.cfg)
+        return feature_names(model.cfg, edited=edited)
     bgs = [background_name(b) for b in sc.background.detach().cpu().numpy()]
-    return feature_names(model.cfg, sc.level_rel.detach().cpu().numpy(), bgs)
+    return feature_names(model.cfg, sc.level_rel.detach().cpu().numpy(), bgs, edited)
 
 
 def top_motifs(model: MotifPrismModel, k: int = 20) -> list[dict]:

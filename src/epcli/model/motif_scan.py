@@ -2,12 +2,12 @@
 max over strands) and free filters -> per-ring hit statistics of each window, memoised per
 distinct window; and the motif activity (learned positional pooling and hit thresholds).
 
-See :mod:`epcli.model.motif` for the model built on it.
+See :mod:`epcli.model.motif` for the model built on it, and
+:mod:`epcli.model.motif_kernels` for the position-level kernels it is built of.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections import OrderedDict
 
@@ -16,7 +16,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from epcli.model.encoder import one_hot, reverse_complement
+from epcli.model.motif_kernels import (
+    GEMM_MOTIFS,
+    RES,
+    canonical_orientation,
+    hit_counts,
+    kmer_columns,
+    one_hot,
+    ring_bounds,
+    ring_matrix,
+    ring_reduce,
+    scan_input,
+    strand_max,
+    strand_max_pool,
+    use_gemm,
+)
 from epcli.model.motif_sites import DEFAULT_SITES, SiteLayout, rate_levels
 from epcli.motifs.pwm import DEFAULT_BACKGROUND
 
@@ -29,199 +43,12 @@ BETA = 0.02
 FREE_LEVEL_RANGE: tuple[float, float] = (0.0, 3.0)
 
 
-#: Resolution (bp) of hit counting: the best site of each run of RES start positions counts
-#: once, so overlapping matches of one motif are one hit (and counting is RES times cheaper).
-RES = 8
-
-
 #: Width of a motif length bucket: motifs are scanned in groups of similar length, each
 #: padded to its group's longest, instead of all padded to the longest motif.
 _BUCKET = 4
 #: Memo key prefix of a window's full scan (every scan of every motif); a planned scan's key
 #: starts with a digest of its plan.
 FULL_PLAN = b"\0" * 8
-
-
-@functools.lru_cache(maxsize=512)
-def _ring_bounds(
-    n_pos: int, width: int, length: int, n_bins: int, step: int = 1
-) -> tuple[tuple[tuple[int, int], ...], ...]:
-    """Positions of each ring of distance from the window centre.
-
-    Scan position i covers sites starting at ``i * step .. i * step + step - 1``, centred at
-    ``i * step + (step - 1) / 2 + (width - 1) / 2``; its ring is
-    ``floor(|centre - (length - 1) / 2| / (length / 2) * n_bins)`` (clamped to the last ring).
-    Each ring is one or two contiguous runs of positions (left and right of the centre).
-
-    Returns
-    -------
-    tuple (n_bins) of tuple of (start, stop)
-        Half-open position ranges of each ring (empty for an empty ring); cached.
-    """
-    centre = np.arange(n_pos, dtype=np.float64) * step + (step - 1) / 2.0 + (width - 1) / 2.0
-    dist = np.abs(centre - (length - 1) / 2.0) / (length / 2.0)
-    ring = np.clip(np.floor(dist * n_bins), 0, n_bins - 1).astype(np.int64)
-    out: list[list[tuple[int, int]]] = [[] for _ in range(n_bins)]
-    start = 0
-    for i in range(1, n_pos + 1):
-        if i == n_pos or ring[i] != ring[start]:
-            out[int(ring[start])].append((start, i))
-            start = i
-    return tuple(tuple(runs) for runs in out)
-
-
-@functools.lru_cache(maxsize=512)
-def _ring_matrix(n_pos: int, width: int, length: int, n_bins: int, step: int) -> torch.Tensor:
-    """(n_pos, n_bins) 0/1 matrix of :func:`_ring_bounds`: ``x @ it`` sums each ring."""
-    m = torch.zeros(n_pos, n_bins)
-    for b, runs in enumerate(_ring_bounds(n_pos, width, length, n_bins, step)):
-        for start, stop in runs:
-            m[start:stop, b] = 1.0
-    return m
-
-
-def _ring_reduce(x: torch.Tensor, bounds, how: str) -> torch.Tensor:
-    """Sum or max over the positions of each ring: (N, C, P) -> (N, C, B); empty rings give 0."""
-    out = []
-    for runs in bounds:
-        if not runs:
-            out.append(x.new_zeros(x.shape[:2]))
-            continue
-        parts = [x[..., a:b] for a, b in runs]
-        if how == "sum":
-            out.append(sum(p.sum(-1) for p in parts))
-        else:
-            red = parts[0].amax(-1)
-            for p in parts[1:]:
-                red = torch.maximum(red, p.amax(-1))
-            out.append(red)
-    return torch.stack(out, dim=-1)
-
-
-def hit_counts(
-    rel: torch.Tensor, levels: tuple[float, ...] | torch.Tensor, beta: float
-) -> list[torch.Tensor]:
-    """Hits at each level: ``rel >= level`` as 0/1 (N, C, P) tensors.
-
-    ``levels``: one level per count shared by the C matrices, or a (C, L) tensor of each
-    matrix's own levels. When ``rel`` requires gradients, each count passes the gradient of
-    ``sigmoid((rel - level) / beta)`` (straight-through), so a fine-tuned PWM layer computes
-    the same values as a frozen one and still learns.
-    """
-    if isinstance(levels, torch.Tensor):
-        levels = [levels[:, j].to(rel)[None, :, None] for j in range(levels.shape[1])]
-    out = []
-    for lv in levels:
-        hard = (rel >= lv).to(rel.dtype)
-        if rel.requires_grad:
-            soft = torch.sigmoid((rel - lv) / beta)
-            hard = hard + soft - soft.detach()
-        out.append(hard)
-    return out
-
-
-def strand_max(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """Best score of each position over both strands.
-
-    Parameters
-    ----------
-    x : torch.Tensor, shape (N, 4, L), one-hot
-    w : torch.Tensor, shape (C, 4, k), forward-strand weights
-
-    Returns
-    -------
-    torch.Tensor, shape (N, C, L - k + 1)
-        ``max(w * x, rc(w) * x)`` where rc(w) reverses positions and complements bases
-        (A,C,G,T -> T,G,C,A is the reversed channel order).
-    """
-    both = torch.cat([w, w.flip(1).flip(2)], dim=0)
-    s = F.conv1d(x, both)
-    c = w.shape[0]
-    return torch.maximum(s[:, :c], s[:, c:])
-
-
-def kmer_columns(x: torch.Tensor, width: int) -> torch.Tensor:
-    """The k-mer columns (im2col) of one-hot windows, for every matrix up to ``width`` bp.
-
-    Parameters
-    ----------
-    x : torch.Tensor, shape (N, 4, L), one-hot
-    width : int
-
-    Returns
-    -------
-    torch.Tensor, shape (N, L, width, 4)
-        Row i holds bases i .. i + width - 1 (zeros past the window's end); a matrix of
-        width k reads the first k of them, so one copy serves every matrix.
-    """
-    return F.pad(x, (0, width - 1)).unfold(2, width, 1).permute(0, 2, 3, 1).contiguous()
-
-
-def _use_gemm(x: torch.Tensor) -> bool:
-    """Scan by matrix products over :func:`kmer_columns` (CPU, no gradient) or by conv1d."""
-    return x.device.type == "cpu" and not torch.is_grad_enabled()
-
-
-#: Matrices scanned at once from which the CPU scan builds :func:`kmer_columns` (its copy
-#: costs more than it saves for a trained model's few tens of motifs).
-GEMM_MOTIFS = 128
-
-
-def strand_max_pool(
-    x: torch.Tensor, w: torch.Tensor, res: int, cols: torch.Tensor | None = None
-) -> torch.Tensor:
-    """:func:`strand_max` followed by a max over runs of ``res`` positions (the last run
-    may be shorter), shape (N, C, ceil((L - k + 1) / res)).
-
-    On CPU without gradients: one matrix product of the k-mer columns (``cols``,
-    :func:`kmer_columns`) with both strands' weights, maxima taken in its (N, L, 2C) layout
-    (1.4x faster than conv1d, same values; a window's values do not depend on the batch).
-    """
-    if not _use_gemm(x) or (cols is None and w.shape[0] < GEMM_MOTIFS):
-        # the position maximum first, then the strand maximum on the res-times smaller result
-        both = torch.cat([w, w.flip(1).flip(2)], dim=0)
-        m = F.max_pool1d(F.conv1d(x, both), res, ceil_mode=True)
-        return torch.maximum(m[:, : w.shape[0]], m[:, w.shape[0] :])
-    c, k = w.shape[0], w.shape[2]
-    n, length = x.shape[0], x.shape[2]
-    if cols is None:
-        cols = kmer_columns(x, k)
-    both = torch.cat([w, w.flip(1).flip(2)], dim=0).permute(0, 2, 1).reshape(2 * c, 4 * k)
-    # rows of the first k bases of every column: a strided view, no copy
-    a = cols[:, :, :k, :].reshape(n * length, 4 * k)
-    s = (a @ both.T).view(n, length, 2 * c)[:, : length - k + 1]  # (N, L', 2C)
-    # the position maximum first (runs of res rows, the last run possibly shorter), then
-    # the strand maximum on the res-times smaller result
-    whole = s.shape[1] // res
-    runs = [s[:, : whole * res].reshape(n, whole, res, 2 * c).amax(2)]
-    if whole * res < s.shape[1]:
-        runs.append(s[:, whole * res :].amax(1, keepdim=True))
-    m = torch.cat(runs, dim=1) if len(runs) > 1 else runs[0]
-    return torch.maximum(m[..., :c], m[..., c:]).transpose(1, 2).contiguous()
-
-
-def canonical_orientation(codes: torch.Tensor) -> torch.Tensor:
-    """Each window or its reverse complement, whichever is lexicographically smaller.
-
-    Scanning the canonical strand makes every statistic exactly invariant to the window's
-    orientation (the scan itself takes the best of both strands, but the :data:`RES` grid and
-    the rings are laid out from the window's start).
-
-    Parameters
-    ----------
-    codes : torch.Tensor, shape (N, L), int64
-
-    Returns
-    -------
-    torch.Tensor, shape (N, L)
-    """
-    rc = reverse_complement(codes)
-    diff = codes != rc
-    first = diff.to(torch.int8).argmax(dim=1)
-    take_rc = (
-        diff.any(dim=1) & (rc.gather(1, first[:, None]) < codes.gather(1, first[:, None]))[:, 0]
-    )
-    return torch.where(take_rc[:, None], rc, codes)
 
 
 class MotifScanner(nn.Module):
@@ -284,6 +111,9 @@ class MotifScanner(nn.Module):
         n_sites = len(self.layout.models)
         self.register_buffer("cons", torch.zeros(n_sites, self.n_motifs, 4, self.width))
         self.register_buffer("cons_len", torch.zeros(n_sites, self.n_motifs, dtype=torch.long))
+        # which of them the warm start edited (:mod:`epcli.model.motif_consensus`)
+        self.register_buffer("cons_edited", torch.zeros(n_sites, self.n_motifs, dtype=torch.bool))
+        self._register_load_state_dict_pre_hook(self._unedited)
         if self.layout.level_views:  # each matrix's own levels (refined by the warm start)
             start = torch.ones(len(self.layout.levels))
             if not self.layout.rate_levels:
@@ -339,6 +169,11 @@ class MotifScanner(nn.Module):
         for key in ("background",) if self.layout.rate_levels else ("level_rel", "background"):
             if prefix + key not in state_dict:
                 state_dict[prefix + key] = getattr(self, key).detach().clone()
+
+    def _unedited(self, state_dict: dict, prefix: str, *_args) -> None:
+        """Weights saved before consensus matrices could be edited: none was."""
+        if prefix + "cons_edited" not in state_dict:
+            state_dict[prefix + "cons_edited"] = torch.zeros_like(self.cons_edited)
 
     def clear_cache(self) -> None:
         """Forget every memoised scan."""
@@ -427,7 +262,7 @@ class MotifScanner(nn.Module):
         ]
         cols = None
         n_scanned = sum(int(sel.numel()) for sel, _ in buckets)
-        if _use_gemm(x) and n_scanned >= GEMM_MOTIFS:
+        if use_gemm(x) and n_scanned >= GEMM_MOTIFS:
             widest = max(k for _, k in buckets + sum(site_buckets, []))
             cols = kmer_columns(x, min(widest, length))
         for sel, k in buckets:
@@ -437,19 +272,58 @@ class MotifScanner(nn.Module):
             ring = (rel.shape[-1], k, length, self.n_bins, RES)
             levels = self.level_rel[sel] if self.layout.level_views else shared
             out[:, sel, : len(shared)] = self._ring_hits(rel, levels, k, length)
-            out[:, sel, -1] = _ring_reduce(rel, _ring_bounds(*ring), "max")
+            out[:, sel, -1] = ring_reduce(rel, ring_bounds(*ring), "max")
         with torch.no_grad():  # consensus matches are counts of fixed matrices
             first = len(shared)
             for site, (_, _, allow) in enumerate(self.layout.models):
                 for sel, k in site_buckets[site]:
                     if length < k:
                         continue
-                    matches = strand_max_pool(x, self.cons[site, sel, :, :k], RES, cols)
-                    mism = self.cons_len[site, sel].to(x.dtype)[None, :, None] - matches
-                    ring = _ring_matrix(matches.shape[-1], k, length, self.n_bins, RES).to(x)
-                    hits = torch.stack([mism <= t for t in allow], dim=2).to(x.dtype)
-                    out[:, sel, first : first + len(allow)] = hits @ ring
+                    out[:, sel, first : first + len(allow)] = self._cons_hits(
+                        x, self.cons[site, sel, :, :k], self.cons_len[site, sel], allow, cols
+                    )
                 first += len(allow)
+
+    def _cons_hits(
+        self, x: torch.Tensor, allowed: torch.Tensor, lens: torch.Tensor, allow, cols=None
+    ) -> torch.Tensor:
+        """Consensus hits per ring: one-hot windows (N, 4, L), consensus matrices (C, 4, k)
+        (allowed bases, padded to their length bucket's ``k``) of lengths (C,) -> hits at
+        each mismatch allowance of ``allow``, (N, C, len(allow), B): runs of :data:`RES`
+        positions whose best site on either strand has at most that many mismatches."""
+        k, length = allowed.shape[-1], x.shape[-1]
+        matches = strand_max_pool(x, allowed, RES, cols)
+        mism = lens.to(x.dtype)[None, :, None] - matches
+        ring = ring_matrix(matches.shape[-1], k, length, self.n_bins, RES).to(x)
+        return torch.stack([mism <= t for t in allow], dim=2).to(x.dtype) @ ring
+
+    def consensus_hits(
+        self, x: torch.Tensor, allowed: torch.Tensor, allow: tuple[int, ...]
+    ) -> torch.Tensor:
+        """Hits per ring of any consensus matrices, counted as the scan counts a matrix's
+        consensus of that length (its length bucket, strands and runs), without gradients.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (N, 4, L)
+            Windows as the scan reads them (:func:`scan_input`).
+        allowed : torch.Tensor, shape (C, 4, k), 0/1
+            Allowed bases of C consensus matrices of one length k <= ``width``.
+        allow : tuple of int
+            Mismatch allowances.
+
+        Returns
+        -------
+        torch.Tensor, shape (N, C, len(allow), B)
+        """
+        k = int(allowed.shape[-1])
+        pad = min((k - 1) // _BUCKET * _BUCKET + _BUCKET, self.width)  # as :meth:`_buckets`
+        if x.shape[-1] < pad:
+            return x.new_zeros(x.shape[0], allowed.shape[0], len(allow), self.n_bins)
+        mats = F.pad(allowed.to(x), (0, pad - k))
+        lens = torch.full((allowed.shape[0],), k, dtype=torch.long)
+        with torch.no_grad():
+            return self._cons_hits(x, mats, lens, allow)
 
     def _rel(self, x: torch.Tensor, sel: torch.Tensor, k: int, cols) -> torch.Tensor:
         """Relative scores ``(s - s_min) / (s_max - s_min)`` of matrices ``sel`` (padded to
@@ -464,7 +338,7 @@ class MotifScanner(nn.Module):
         """Hits per ring at each level (:func:`hit_counts`): rel (N, C, P) -> (N, C, levels,
         B), as one product with the 0/1 ring matrix (exact: sums of 0/1)."""
         hits = torch.stack(hit_counts(rel, levels, BETA), dim=2)  # (N, C, levels, P)
-        return hits @ _ring_matrix(rel.shape[-1], k, length, self.n_bins, RES).to(hits)
+        return hits @ ring_matrix(rel.shape[-1], k, length, self.n_bins, RES).to(hits)
 
     def level_hits(
         self, codes: torch.Tensor, motif: int, levels: torch.Tensor, best: bool = False
@@ -476,15 +350,15 @@ class MotifScanner(nn.Module):
         chosen = torch.zeros(self.n_motifs, dtype=torch.bool)
         chosen[int(motif)] = True
         (sel, k), *_ = self._buckets(chosen) or [(None, 0)]
-        x = one_hot(canonical_orientation(codes)).contiguous().float()
+        x = scan_input(codes)
         if sel is None or x.shape[-1] < k:
             return x.new_zeros(x.shape[0], levels.numel() + int(best), self.n_bins)
         with torch.no_grad():
             rel = self._rel(x, sel, k, None)
             lv = levels.to(rel).reshape(1, -1).expand(sel.numel(), -1)
             hits = self._ring_hits(rel, lv, k, x.shape[-1])[:, 0]
-            ring = _ring_bounds(rel.shape[-1], k, x.shape[-1], self.n_bins, RES)
-            return torch.cat([hits, _ring_reduce(rel, ring, "max")[:, :1]], 1) if best else hits
+            ring = ring_bounds(rel.shape[-1], k, x.shape[-1], self.n_bins, RES)
+            return torch.cat([hits, ring_reduce(rel, ring, "max")[:, :1]], 1) if best else hits
 
     def free_stats(self, x: torch.Tensor) -> torch.Tensor:
         """Per-ring statistics of the free filters: (N, 4, L) -> (N, F, n_stats, B).
@@ -498,11 +372,11 @@ class MotifScanner(nn.Module):
         if self.free.shape[0] == 0 or length < k:
             return x.new_zeros(n, self.free.shape[0], self.layout.n_stats, self.n_bins)
         s = strand_max(x, self.free)
-        bounds = _ring_bounds(s.shape[-1], k, length, self.n_bins)
+        bounds = ring_bounds(s.shape[-1], k, length, self.n_bins)
         free_levels = np.linspace(*FREE_LEVEL_RANGE, len(self.layout.levels))
-        parts = [_ring_reduce(torch.sigmoid(s - float(lv)), bounds, "sum") for lv in free_levels]
+        parts = [ring_reduce(torch.sigmoid(s - float(lv)), bounds, "sum") for lv in free_levels]
         parts += [parts[0].new_zeros(parts[0].shape)] * self.layout.n_counts
-        parts.append(_ring_reduce(torch.sigmoid(s), bounds, "max"))
+        parts.append(ring_reduce(torch.sigmoid(s), bounds, "max"))
         return torch.stack(parts, dim=-2)
 
     def forward(

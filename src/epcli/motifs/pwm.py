@@ -35,6 +35,31 @@ _FREQ_SITES = 100.0
 CORE_MIN_SPECIFIC = 5
 
 
+#: IUPAC code of each set of allowed bases, keyed by the bits A=1, C=2, G=4, T=8.
+_IUPAC = dict(
+    zip((1, 2, 4, 8, 5, 10, 6, 9, 12, 3, 14, 13, 11, 7, 15), "ACGTRYSWKMBDHVN", strict=True)
+)
+
+
+def iupac_string(allowed) -> str:
+    """The IUPAC letters of a consensus given as allowed bases.
+
+    Parameters
+    ----------
+    allowed : array-like, shape (4, k)
+        Non-zero where base A, C, G or T is allowed at a position (:meth:`Motif.iupac`);
+        a position that allows none is written ``-``.
+
+    Returns
+    -------
+    str
+        Of length k, e.g. ``"GAAANNGAAA"``.
+    """
+    a = np.asarray(allowed) != 0
+    bits = (a * np.array([1, 2, 4, 8])[:, None]).sum(axis=0)
+    return "".join(_IUPAC.get(int(b), "-") for b in bits)
+
+
 @dataclass(frozen=True)
 class Motif:
     """One TF binding motif.

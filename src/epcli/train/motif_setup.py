@@ -161,13 +161,17 @@ def prepare_motif_model(
         "re_prior": res.re_prior,
         "scales": res.scales,
     }
+    ids, names = model.cfg.motif_ids or [], model.cfg.motif_names or []
     if res.levels:
-        ids, names = model.cfg.motif_ids or [], model.cfg.motif_names or []
         views = model_feature_names(model)[0]  # a swapped view by its feature id
         warm["levels_refined"] = [
             {"id": ids[r["motif"]], "name": names[r["motif"]], **r}
             | ({"in_place_of": views[r["in_place_of"]]} if "in_place_of" in r else {})
             for r in res.levels
+        ]
+    if res.consensus:
+        warm["consensus_edited"] = [
+            {"id": ids[r["motif"]], "name": names[r["motif"]], **r} for r in res.consensus
         ]
     if sites:
         warm["site_sets"] = sites
