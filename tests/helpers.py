@@ -103,3 +103,41 @@ def random_windows(n: int, length: int, seed: int):
     import numpy as np
 
     return np.random.default_rng(seed).integers(0, 4, size=(n, length)).astype(np.uint8)
+
+
+def product_pairs(m, enh, pro, counts, seed: int, n: int = 8000):
+    """Pairs of windows labelled by the product of a site's standardised ``log1p`` counts
+    on both sides, ``logit = 2.5 x_E x_P - 1``, with motif model ``m`` standardised over
+    the windows' statistics.
+
+    Parameters
+    ----------
+    m : MotifPrismModel
+    enh, pro : np.ndarray, shapes (Ne, L) and (Np, L), uint8
+    counts : (np.ndarray, np.ndarray), shapes (Ne,) and (Np,)
+        The site's count in each window (each must vary).
+    seed : int
+    n : int
+        Pairs; the second half is the held-out block.
+
+    Returns
+    -------
+    (se, sp), (ei, pi), y, held
+        The windows' statistics, each pair's windows, its 0/1 label (a float tensor) and
+        whether it is held out.
+    """
+    import numpy as np
+    import torch
+
+    x = []
+    for c in counts:
+        c = np.log1p(np.asarray(c, dtype=np.float64))
+        assert c.std() > 0
+        x.append((c - c.mean()) / c.std())
+    se, sp = m.scan_stats(enh), m.scan_stats(pro)
+    m.fit_normalization(se, sp)
+    rng = np.random.default_rng(seed + 2)
+    ei, pi = rng.integers(0, len(enh), n), rng.integers(0, len(pro), n)
+    p = 1 / (1 + np.exp(-(2.5 * x[0][ei] * x[1][pi] - 1)))
+    y = torch.as_tensor(rng.random(n) < p, dtype=torch.float32)
+    return (se, sp), (ei, pi), y, np.arange(n) >= n // 2

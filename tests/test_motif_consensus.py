@@ -14,7 +14,14 @@ from epcli.model.motif_sites import site_matrices
 from epcli.model.registry import build_model
 from epcli.motifs import load_motifs
 from epcli.motifs.pwm import iupac_string
-from helpers import TEST_DATA, pair_u_i, random_windows, reads_only, tiny_motif_model
+from helpers import (
+    TEST_DATA,
+    pair_u_i,
+    product_pairs,
+    random_windows,
+    reads_only,
+    tiny_motif_model,
+)
 
 CREB1 = 0  # TGATGTCA in tests/data/tiny_motifs.jaspar
 
@@ -71,24 +78,15 @@ def creb_pairs(m, truth: str, seed: int):
     the product of the standardised exact-match counts of ``truth`` on both sides:
     ``logit = 2.5 x_E x_P - 1``; half the pairs held out."""
     enh, pro = random_windows(300, 2000, seed), random_windows(120, 2000, seed + 1)
-    x = []
+    counts = []
     for w in (enh, pro):
         hits = m.scanner.consensus_hits(
             scan_input(torch.as_tensor(w.astype(np.int64))),
             torch.as_tensor(allowed(truth)[None], dtype=torch.float32),
             (0,),
         )
-        c = np.log1p(hits[:, 0, 0].sum(-1).numpy())
-        assert c.std() > 0
-        x.append((c - c.mean()) / c.std())
-    se, sp = m.scan_stats(enh), m.scan_stats(pro)
-    m.fit_normalization(se, sp)
-    rng = np.random.default_rng(seed + 2)
-    n = 8000
-    ei, pi = rng.integers(0, len(enh), n), rng.integers(0, len(pro), n)
-    p = 1 / (1 + np.exp(-(2.5 * x[0][ei] * x[1][pi] - 1)))
-    y = torch.as_tensor(rng.random(n) < p, dtype=torch.float32)
-    held = np.arange(n) >= n // 2
+        counts.append(hits[:, 0, 0].sum(-1).numpy())
+    (se, sp), (ei, pi), y, held = product_pairs(m, enh, pro, counts, seed)
     part = torch.as_tensor(ei[held] % 2 == 0)
     search = (
         (enh, pro),

@@ -21,7 +21,14 @@ from epcli.model.motif_read import model_feature_names
 from epcli.model.motif_sites import site_matrices
 from epcli.model.registry import build_model
 from epcli.motifs import DEFAULT_BACKGROUND, load_motifs
-from helpers import TEST_DATA, pair_u_i, random_windows, reads_only, tiny_motif_model
+from helpers import (
+    TEST_DATA,
+    pair_u_i,
+    product_pairs,
+    random_windows,
+    reads_only,
+    tiny_motif_model,
+)
 
 SITES = "levels+cores"
 
@@ -42,22 +49,15 @@ def pair_set(m, true_level: float, seed: int, background=None):
     if background is not None:
         truth = copy.deepcopy(m)
         rebase(truth.scanner, motif, background)
-    x = []
-    for w in (enh, pro):
-        hits = truth.scanner.level_hits(
+    counts = [
+        truth.scanner.level_hits(
             torch.as_tensor(w.astype(np.int64)), motif, torch.tensor([true_level])
-        )
-        c = np.log1p(hits[:, 0].sum(-1).numpy())
-        assert c.std() > 0
-        x.append((c - c.mean()) / c.std())
-    se, sp = m.scan_stats(enh), m.scan_stats(pro)
-    m.fit_normalization(se, sp)
-    rng = np.random.default_rng(seed + 2)
-    n = 8000
-    ei, pi = rng.integers(0, len(enh), n), rng.integers(0, len(pro), n)
-    p = 1 / (1 + np.exp(-(2.5 * x[0][ei] * x[1][pi] - 1)))
-    y = torch.as_tensor(rng.random(n) < p, dtype=torch.float32)
-    held = np.arange(n) >= n // 2
+        )[:, 0]
+        .sum(-1)
+        .numpy()
+        for w in (enh, pro)
+    ]
+    (se, sp), (ei, pi), y, held = product_pairs(m, enh, pro, counts, seed)
     return motif, (enh, pro), (se, sp), (ei, pi), y, held
 
 
