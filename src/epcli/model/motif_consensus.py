@@ -266,7 +266,7 @@ def refine_consensus(
         return current
 
     done: list[dict] = []
-    tried: set[tuple[int, int]] = set()
+    tried: set[tuple] = set()  # (weight tensor, row, matrix, site model)
     with torch.no_grad():
         best = start = vs.deviance()
         for w, row, f in swappable(model, ADDITIVE_EDITS):
@@ -283,7 +283,7 @@ def refine_consensus(
     return done
 
 
-def refine_views(model, *search, part=None) -> tuple[list[dict], list[dict]]:
+def refine_views(model, *search, part: torch.Tensor | None = None) -> tuple[list[dict], list[dict]]:
     """The warm start's refinements of the views U_I reads, as the model's config switches
     them on: :func:`~epcli.model.motif_levels.refine_levels`
     (``motif_refine_levels``), then :func:`refine_consensus` (``motif_refine_consensus``,
